@@ -1,0 +1,3 @@
+"""extractor: structured, grounded data from scientific paper abstracts."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,36 @@
+"""The `extractor` command line: a thin layer over the pipeline and the core.
+
+Each command lives in `extractor/commands/`, named for what it does; this module only
+assembles them, so `extractor --help` stays fast and each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import click
+
+from extractor import __version__
+from extractor.commands.cache import cache_group
+from extractor.commands.eval import eval_command
+from extractor.commands.models import models_command
+from extractor.commands.report import report_command
+from extractor.commands.run import run_command
+from extractor.commands.schema import schema_command
+from extractor.commands.table import table_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="extractor")
+def cli() -> None:
+    """Extract models, modalities, tasks, benchmarks, results and code links from
+    paper abstracts into grounded, validated JSONL."""
+
+
+for command in (
+    run_command, eval_command, table_command, report_command, schema_command,
+    models_command, cache_group,
+):  # fmt: skip
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="extractor")

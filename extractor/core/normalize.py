@@ -1,0 +1,68 @@
+"""Normalization users expect: modality synonyms to the fixed list, unit spellings, names."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+_MODALITIES = {
+    "text", "image", "video", "audio", "speech", "3d", "depth", "tabular",
+    "time_series", "graph", "code", "brain_signal", "sensor", "other",
+}  # fmt: skip
+
+# Synonyms seen from models and in papers; anything else unknown is dropped rather than
+# forced into "other", which would add a wrong modality to the record.
+_MODALITY_SYNONYMS = {
+    "images": "image", "vision": "image", "visual": "image", "picture": "image", "photo": "image",
+    "videos": "video", "language": "text", "textual": "text", "natural language": "text",
+    "sound": "audio", "music": "audio", "voice": "speech", "point cloud": "3d",
+    "point clouds": "3d", "mesh": "3d", "3-d": "3d", "3d shape": "3d", "depth map": "depth",
+    "table": "tabular", "tables": "tabular", "time series": "time_series",
+    "time-series": "time_series", "timeseries": "time_series", "graphs": "graph",
+    "source code": "code", "program": "code", "eeg": "brain_signal", "fmri": "brain_signal",
+    "brain signal": "brain_signal", "brain signals": "brain_signal", "imu": "sensor",
+    "lidar": "sensor", "radar": "sensor", "thermal": "sensor", "event camera": "sensor",
+    "sensors": "sensor", "multimodal": "",
+}  # fmt: skip
+
+
+def normalize_modality(value: str) -> str | None:
+    key = " ".join(value.strip().lower().replace("_", " ").split())
+    if key.replace(" ", "_") in _MODALITIES:
+        return key.replace(" ", "_")
+    mapped = _MODALITY_SYNONYMS.get(key)
+    return mapped or None
+
+
+def normalize_modalities(values: list[Any]) -> list[str]:
+    out: dict[str, None] = {}
+    for v in values:
+        if isinstance(v, str) and (m := normalize_modality(v)):
+            out.setdefault(m, None)
+    return list(out)
+
+
+_UNIT_SYNONYMS = {
+    "times": "x", "time": "x", "fold": "x", "-fold": "x", "×": "x", "x": "x", "X": "x",
+    "percent": "%", "percentage": "%", "pct": "%", "%": "%",
+    "point": "points", "pts": "points", "pp": "points", "percentage points": "points",
+    "hour": "hours", "h": "hours", "hrs": "hours", "second": "s", "seconds": "s", "sec": "s",
+    "millisecond": "ms", "milliseconds": "ms", "fps": "FPS",
+}  # fmt: skip
+
+
+def normalize_unit(unit: str) -> str | None:
+    u = unit.strip()
+    if not u or u.lower() in {"null", "none", "n/a"}:
+        return None
+    return _UNIT_SYNONYMS.get(u, _UNIT_SYNONYMS.get(u.lower(), u))
+
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def name_key(name: str) -> str:
+    """The key names are compared by: casefolded, letters and digits only (EVAL.md)."""
+    folded = unicodedata.normalize("NFKD", name).casefold()
+    return _NON_ALNUM.sub("", folded)

@@ -1,0 +1,82 @@
+"""The output record and the errors-file record (CONTRACT.md), as data.
+
+These models define `schemas/record.schema.json`. The hot path writes plain dicts of the same
+shape (building a pydantic object per record costs more than the rest of a cached run);
+tests validate written records against these models.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from extractor.core.schema import Extraction
+
+MatchKind = Literal["exact", "normalized", "fuzzy", "url"]
+
+
+class Span(BaseModel):
+    """Where one extracted item stands in the text: `text[start:end]` of `field`."""
+
+    field: Literal["title", "abstract"]
+    start: int = Field(ge=0, description="Offset of the first character (Python str index).")
+    end: int = Field(ge=0, description="Offset just past the last character.")
+    match: MatchKind = Field(
+        description="exact: verbatim; normalized: equal after case, whitespace, Unicode and "
+        "LaTeX-escape folding; fuzzy: bounded edit distance; url: found by the URL scanner."
+    )
+    score: float = Field(default=1.0, ge=0, le=1, description="Similarity, 1.0 unless fuzzy.")
+
+
+class Spans(BaseModel):
+    """One entry per item of the same list in `extraction`, same order; null when the item
+    was kept by `--keep-ungrounded` but could not be found."""
+
+    models: list[Span | None] = Field(default_factory=list)
+    benchmarks: list[Span | None] = Field(default_factory=list)
+    results: list[Span | None] = Field(default_factory=list)
+    code_links: list[Span | None] = Field(default_factory=list)
+
+
+class Source(BaseModel):
+    path: str = Field(description="The input file as given, or '-' for stdin.")
+    line: int = Field(ge=1, description="1-based line where the record starts.")
+
+
+class Meta(BaseModel):
+    model: str
+    prompt_version: str
+    schema_version: str
+    cached: bool
+    attempts: int = Field(ge=0, description="Requests made for this record (0 when cached).")
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(title="ExtractorRecord")
+
+    id: str
+    title: str
+    abstract: str
+    source: Source
+    extraction: Extraction
+    spans: Spans
+    meta: Meta
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ErrorInfo(BaseModel):
+    type: str
+    message: str
+    attempts: int = Field(ge=0)
+
+
+class ErrorRecord(BaseModel):
+    model_config = ConfigDict(title="ExtractorError")
+
+    id: str
+    title: str
+    source: Source
+    error: ErrorInfo

@@ -1,0 +1,165 @@
+"""The Extraction object: what the model is asked for (CONTRACT.md, GUIDELINES.md).
+
+Field descriptions are prompt text: they reach the model inside the JSON Schema, so they are
+written for the model, in the guidelines' own words. Changing one changes `SCHEMA_VERSION`,
+which is part of every cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from extractor.core.normalize import normalize_modalities, normalize_unit
+
+Role = Literal["proposed", "compared", "component", "mentioned"]
+Modality = Literal[
+    "text", "image", "video", "audio", "speech", "3d", "depth", "tabular",
+    "time_series", "graph", "code", "brain_signal", "sensor", "other",
+]  # fmt: skip
+LinkKind = Literal["code", "model", "data", "project_page", "demo", "other"]
+
+MODALITIES: tuple[str, ...] = Modality.__args__  # type: ignore[attr-defined]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(
+        description="The model, system or method name exactly as written in the text, "
+        "without trailing punctuation. Prefer the acronym when both are given. "
+        "Not a benchmark, not a generic phrase ('our model', 'MLLMs'), not a general technique."
+    )
+    role: Role = Field(
+        description="proposed: introduced by this paper (and its named modules); "
+        "compared: a baseline or competitor, or a model a benchmark paper evaluates; "
+        "component: used inside the proposed system (backbone, encoder, base LLM); "
+        "mentioned: named for context only. If two fit, the first in this order wins."
+    )
+    size: str | None = Field(
+        default=None,
+        description="Parameter count as written in the text for this model ('7B', '3B, 8B'), else null.",
+    )
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    value: float = Field(
+        description="The number as written, at its written scale: 85.3 for '85.3%', 3 for '3x faster'. "
+        "A range '5-8%' gives two results, one per number."
+    )
+    unit: str | None = Field(
+        default=None,
+        description="'%', 'points', 'x' (for times/fold/×), 'hours', 'GB', 'FPS', 'ms', ... "
+        "or null. A metric name is never a unit.",
+    )
+    delta: bool = Field(
+        default=False,
+        description="true for a gain, gap or saving ('improves by 2.1%', '3x faster'); "
+        "false for a level reached ('achieves 85.3% on MMBench').",
+    )
+    benchmark: str | None = Field(
+        default=None, description="The benchmark or dataset the text ties the number to, else null."
+    )
+    metric: str | None = Field(
+        default=None, description="The metric when named ('accuracy', 'CIDEr', 'FID'), else null."
+    )
+    model: str | None = Field(
+        default=None, description="The model that reached the number when the text says, else null."
+    )
+    evidence: str = Field(
+        description="The shortest verbatim clause of the text holding the number and what it measures, "
+        "copied character for character."
+    )
+
+    @field_validator("unit", mode="before")
+    @classmethod
+    def _unit(cls, v: Any) -> Any:
+        return normalize_unit(v) if isinstance(v, str) else v
+
+
+class CodeLink(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    url: str = Field(description="A URL exactly as written in the text, minus trailing punctuation.")
+    kind: LinkKind = Field(
+        default="other",
+        description="code (a repository), model (weights), data (a dataset), project_page, demo, or other.",
+    )
+
+
+class Extraction(BaseModel):
+    """Structured facts from one paper's title and abstract. Extract only what the text says."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    models: list[Model] = Field(
+        default_factory=list,
+        description="Every named model, system or method in the text, each once.",
+    )
+    modalities: list[Modality] = Field(
+        default_factory=list,
+        description="Data modalities the paper's model, dataset or benchmark takes in or produces. "
+        "'vision-language' = image and text; point clouds = 3d; EEG/fMRI = brain_signal; "
+        "IMU/LiDAR/radar/thermal/event cameras = sensor. Empty when the text names none.",
+    )
+    tasks: list[str] = Field(
+        default_factory=list,
+        description="The ML tasks addressed or evaluated, as short lowercase common names "
+        "('visual question answering'), at most about six, most central first.",
+    )
+    benchmarks: list[str] = Field(
+        default_factory=list,
+        description="Every named dataset or benchmark mentioned (evaluated on, introduced, or "
+        "used for training), as written. Unnamed ones are not listed.",
+    )
+    results: list[Result] = Field(
+        default_factory=list,
+        description="Every reported number measuring performance or cost of a model or method. "
+        "Not dataset sizes, counts of tasks or experiments, years, versions or model sizes.",
+    )
+    code_links: list[CodeLink] = Field(
+        default_factory=list,
+        description="Every URL in the text pointing to code, weights, data, a project page or a demo.",
+    )
+
+    @field_validator("modalities", mode="before")
+    @classmethod
+    def _modalities(cls, v: Any) -> Any:
+        return normalize_modalities(v) if isinstance(v, list) else v
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        seen: dict[str, None] = {}
+        for t in v:
+            if isinstance(t, str) and (t := " ".join(t.split()).lower()):
+                seen.setdefault(t, None)
+        return list(seen)
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        # instructor asks for the schema on every request; building it costs about a
+        # millisecond, which is most of the client's own work per call, so build it once.
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        return _extraction_schema()
+
+
+@cache
+def _extraction_schema() -> dict[str, Any]:
+    return BaseModel.model_json_schema.__func__(Extraction)  # type: ignore[attr-defined,no-any-return]
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
+
+
+SCHEMA_VERSION = _digest(_extraction_schema())
