@@ -1,0 +1,410 @@
+"""Benchmark results as rows, canonical names, and the model x benchmark/metric pivot.
+
+Pure: works on parsed record dicts (CONTRACT.md's output record, or any partial or older form
+of it) and returns data. Reading files and formatting output belong to the commands.
+
+Decisions the table and the report share:
+- Names that differ only in case, spacing, hyphens/underscores or a known alias (`_ALIASES`)
+  are one name; its canonical spelling is the most frequent one, ties going to the first seen.
+  Benchmark spellings are counted in `benchmarks` and in `results[].benchmark`, model spellings
+  in `models[].name` and `results[].model`, metric spellings in `results[].metric`.
+- The pivot compares levels only: a delta ("improves by 2.1%") is relative to some unstated
+  baseline, so it is not a score a model holds and never enters the pivot.
+- A pivot column is one (benchmark, metric, unit): numbers in different units are not
+  compared. "Best" is the highest value, or the lowest for error/distance/cost metrics
+  (`lower_is_better`).
+- A level result that names no model is credited to the paper's proposed model when the paper
+  has exactly one; otherwise it cannot be placed in a model row and is counted as unattributed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["benchmark", "metric", "model"]
+KINDS: tuple[Kind, ...] = ("benchmark", "metric", "model")
+
+# Hyphen-like characters include the Unicode dashes that PDF-extracted abstracts are full of.
+_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
+
+
+def fold(name: str) -> str:
+    """Case, spacing, hyphens/underscores and trailing punctuation folded away; dots kept,
+    because "LLaVA-1.5" and "LLaVA-15" are different names."""
+    text = unicodedata.normalize("NFKC", name).casefold().strip().rstrip(".,;:")
+    return _SEPARATORS.sub("", text)
+
+
+def _group(canonical: str, *spellings: str) -> dict[str, str]:
+    return {fold(s): canonical for s in (canonical, *spellings)}
+
+
+# Keys are folded spellings; values name the group. Kept small and unsurprising: only
+# spellings that always mean the same thing, per kind, so "acc" merges metrics only.
+_ALIASES: dict[Kind, dict[str, str]] = {
+    "benchmark": {
+        **_group("coco", "MS-COCO", "MSCOCO", "MS COCO", "Microsoft COCO"),
+        **_group("vqav2", "VQA v2", "VQA-v2", "VQAv2.0", "VQA 2.0", "VQA2"),
+        **_group("okvqa", "OK-VQA"),
+        **_group("msrvtt", "MSR-VTT"),
+        **_group("flickr30k", "Flickr30K", "Flickr-30k", "Flickr 30K"),
+        **_group("imagenet1k", "ImageNet-1K", "ImageNet1k", "ILSVRC-2012", "ILSVRC2012"),
+        **_group("mmbench", "MM-Bench"),
+        **_group("scienceqa", "Science QA", "ScienceQA-IMG"),
+    },
+    "metric": {
+        **_group("accuracy", "acc", "acc."),
+        **_group("top1accuracy", "top-1", "top1", "top-1 acc", "top1 acc", "top-1 accuracy"),
+        **_group("top5accuracy", "top-5", "top5", "top-5 acc", "top5 acc", "top-5 accuracy"),
+        **_group("f1", "F1 score", "F1-score", "F-1", "F1 measure"),
+        **_group("map", "mean average precision", "mAP"),
+        **_group("recall@1", "R@1", "Recall@1"),
+        **_group("recall@5", "R@5", "Recall@5"),
+        **_group("recall@10", "R@10", "Recall@10"),
+        **_group("exactmatch", "EM", "exact match"),
+        **_group("wer", "word error rate", "WER"),
+        **_group("bleu4", "BLEU-4", "BLEU@4", "B@4"),
+    },
+    "model": {},
+}
+
+# Metrics where a smaller number is the better one: short names match whole words only
+# ("ter" must not match "intersection"), longer stems match anywhere ("word error rate").
+_LOWER_WORDS = {
+    "fid", "fvd", "kid", "wer", "cer", "ter", "eer", "ppl", "mae", "mse", "rmse", "lpips",
+    "loss", "time", "memory", "cost", "flops", "parameters", "params",
+}  # fmt: skip
+_LOWER_STEMS = ("error", "perplexity", "latency", "hallucination", "chamfer", "distance")
+# Units that measure a cost: with no metric named, a smaller number is better.
+_COST_UNITS = {"ms", "s", "seconds", "minutes", "hours", "days", "gb", "mb", "tb", "kb"}
+
+
+def name_key(kind: Kind, name: str) -> str:
+    """The key two names of one kind are merged by."""
+    folded = fold(name)
+    return _ALIASES[kind].get(folded, folded)
+
+
+def lower_is_better(metric: str | None, unit: str | None) -> bool:
+    if metric:
+        text = unicodedata.normalize("NFKC", metric).casefold()
+        words = set(re.findall(r"[a-z0-9]+", text))
+        return bool(words & _LOWER_WORDS) or any(stem in text for stem in _LOWER_STEMS)
+    return (unit or "").strip().lower() in _COST_UNITS
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Spellings merged under one canonical name, most frequent first."""
+
+    kind: Kind
+    canonical: str
+    variants: tuple[tuple[str, int], ...]
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{s!r} x{n}" for s, n in self.variants)
+        return f"{self.kind}: {self.canonical!r} <- {parts}"
+
+
+class Canon:
+    """Canonical spellings, learned from every name spelling seen in a set of records."""
+
+    def __init__(self) -> None:
+        # kind -> key -> spelling -> count; dicts keep first-seen order, which breaks ties.
+        self._seen: dict[Kind, dict[str, Counter[str]]] = {k: {} for k in KINDS}
+        self._chosen: dict[Kind, dict[str, str]] | None = None
+
+    def add(self, kind: Kind, name: str | None) -> None:
+        if name := clean_name(name):
+            self._seen[kind].setdefault(name_key(kind, name), Counter())[name] += 1
+            self._chosen = None
+
+    def _canonical_by_key(self) -> dict[Kind, dict[str, str]]:
+        if self._chosen is None:
+            self._chosen = {
+                kind: {key: max(c.items(), key=lambda kv: kv[1])[0] for key, c in groups.items()}
+                for kind, groups in self._seen.items()
+            }
+        return self._chosen
+
+    def canonical(self, kind: Kind, name: str | None) -> str | None:
+        """The canonical spelling of `name`; an unseen name is its own canonical spelling."""
+        if not (name := clean_name(name)):
+            return None
+        return self._canonical_by_key()[kind].get(name_key(kind, name), name)
+
+    def merges(self) -> list[Merge]:
+        chosen = self._canonical_by_key()
+        out = []
+        for kind in KINDS:
+            for key, counts in self._seen[kind].items():
+                if len(counts) > 1:
+                    variants = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: ties stay
+                    out.append(Merge(kind, chosen[kind][key], tuple(variants)))
+        return out
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> Canon:
+        canon = cls()
+        for record in records:
+            ex = extraction_of(record)
+            if ex is None:
+                continue
+            for model in _dicts(ex.get("models")):
+                canon.add("model", _str(model.get("name")))
+            for bench in _list(ex.get("benchmarks")):
+                canon.add("benchmark", _str(bench))
+            for result in _dicts(ex.get("results")):
+                canon.add("benchmark", _str(result.get("benchmark")))
+                canon.add("metric", _str(result.get("metric")))
+                canon.add("model", _str(result.get("model")))
+        return canon
+
+
+# -- tolerant access to record dicts --------------------------------------------------------
+# Records may come from older versions, be hand-edited, or be error records; a wrong type
+# anywhere reads as "absent" instead of failing the whole table.
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in _list(value) if isinstance(v, Mapping)]
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def clean_name(name: str | None) -> str | None:
+    if not isinstance(name, str):
+        return None
+    name = " ".join(name.split())
+    return name if name and name.lower() not in {"null", "none", "n/a"} else None
+
+
+def extraction_of(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    ex = record.get("extraction")
+    return ex if isinstance(ex, Mapping) else None
+
+
+def as_number(value: Any) -> float | None:
+    """A finite float from a number or a numeric string ("85.3", "85.3%"), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip().rstrip("%").strip()
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def as_delta(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def code_url(extraction: Mapping[str, Any]) -> str | None:
+    """The first link of kind code, else the first link."""
+    links = [link for link in _dicts(extraction.get("code_links")) if _str(link.get("url"))]
+    for link in links:
+        if link.get("kind") == "code":
+            return str(link["url"])
+    return str(links[0]["url"]) if links else None
+
+
+def sole_proposed_model(extraction: Mapping[str, Any]) -> str | None:
+    proposed = {
+        name
+        for m in _dicts(extraction.get("models"))
+        if m.get("role") == "proposed" and (name := clean_name(_str(m.get("name"))))
+    }
+    return proposed.pop() if len(proposed) == 1 else None
+
+
+# -- rows -----------------------------------------------------------------------------------
+
+LONG_COLUMNS = (
+    "paper_id", "title", "model", "benchmark", "metric", "value", "unit", "delta", "evidence",
+    "code_url",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One result of one paper, names canonical."""
+
+    paper_id: str
+    title: str
+    model: str | None
+    benchmark: str | None
+    metric: str | None
+    value: float
+    unit: str | None
+    delta: bool
+    evidence: str
+    code_url: str | None
+    # The model the pivot credits: `model`, else the paper's only proposed model.
+    credited_model: str | None = field(default=None, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in LONG_COLUMNS}
+
+
+@dataclass
+class Rows:
+    rows: list[ResultRow]
+    canon: Canon
+    records_without_extraction: int = 0
+    results_skipped: int = 0  # not a dict, or no usable number
+
+
+def build_rows(records: Sequence[Mapping[str, Any]], canon: Canon | None = None) -> Rows:
+    canon = canon or Canon.from_records(records)
+    out = Rows([], canon)
+    for record in records:
+        ex = extraction_of(record)
+        if ex is None:
+            out.records_without_extraction += 1
+            continue
+        paper_id = str(record.get("id") or "")
+        title = " ".join((_str(record.get("title")) or "").split())
+        url = code_url(ex)
+        fallback = canon.canonical("model", sole_proposed_model(ex))
+        for result in _list(ex.get("results")):
+            value = as_number(result.get("value")) if isinstance(result, Mapping) else None
+            if not isinstance(result, Mapping) or value is None:
+                out.results_skipped += 1
+                continue
+            model = canon.canonical("model", _str(result.get("model")))
+            out.rows.append(
+                ResultRow(
+                    paper_id=paper_id,
+                    title=title,
+                    model=model,
+                    benchmark=canon.canonical("benchmark", _str(result.get("benchmark"))),
+                    metric=canon.canonical("metric", _str(result.get("metric"))),
+                    value=value,
+                    unit=clean_name(_str(result.get("unit"))),
+                    delta=as_delta(result.get("delta")),
+                    evidence=" ".join((_str(result.get("evidence")) or "").split()),
+                    code_url=url,
+                    credited_model=model or fallback,
+                )
+            )
+    return out
+
+
+def filter_rows(
+    rows: Iterable[ResultRow],
+    *,
+    benchmarks: Iterable[str] = (),
+    metrics: Iterable[str] = (),
+    no_delta: bool = False,
+) -> list[ResultRow]:
+    """Rows matching any of `benchmarks` and any of `metrics` (compared by `name_key`, so
+    "--benchmark mscoco" finds "MS-COCO"), without deltas when `no_delta`."""
+    bench_keys = {name_key("benchmark", b) for b in benchmarks}
+    metric_keys = {name_key("metric", m) for m in metrics}
+
+    def wanted(kind: Kind, name: str | None, keys: set[str]) -> bool:
+        return not keys or (name is not None and name_key(kind, name) in keys)
+
+    return [
+        row
+        for row in rows
+        if not (no_delta and row.delta)
+        and wanted("benchmark", row.benchmark, bench_keys)
+        and wanted("metric", row.metric, metric_keys)
+    ]
+
+
+# -- pivot ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    benchmark: str
+    metric: str | None
+    unit: str | None
+
+    @property
+    def lower_is_better(self) -> bool:
+        return lower_is_better(self.metric, self.unit)
+
+    @property
+    def label(self) -> str:
+        label = f"{self.benchmark} / {self.metric}" if self.metric else self.benchmark
+        return f"{label} [{self.unit}]" if self.unit else label
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: float
+    unit: str | None
+    paper_id: str
+    title: str
+    evidence: str
+
+
+@dataclass
+class Pivot:
+    columns: list[Column]
+    models: list[str]
+    cells: dict[tuple[str, Column], Cell]
+    unattributed: int = 0  # level results on a benchmark credited to no model
+    without_benchmark: int = 0  # level results tied to no benchmark
+
+    def cell(self, model: str, column: Column) -> Cell | None:
+        return self.cells.get((model, column))
+
+    def board(self, column: Column) -> list[tuple[str, Cell]]:
+        """One column as a leaderboard: (model, cell), best first."""
+        entries = [(m, c) for (m, col), c in self.cells.items() if col == column]
+        sign = 1 if column.lower_is_better else -1
+        return sorted(entries, key=lambda mc: (sign * mc[1].value, mc[0].casefold()))
+
+
+def _better(new: float, old: float, lower: bool) -> bool:
+    return new < old if lower else new > old
+
+
+def pivot(rows: Iterable[ResultRow]) -> Pivot:
+    """Rows = models, columns = (benchmark, metric, unit), cells = each model's best level.
+
+    A model's best value in a column wins across papers; ties keep the first paper seen.
+    Models and columns are ordered by how many cells they fill, then by name.
+    """
+    cells: dict[tuple[str, Column], Cell] = {}
+    unattributed = without_benchmark = 0
+    for row in rows:
+        if row.delta:
+            continue
+        if not row.benchmark:
+            without_benchmark += 1
+            continue
+        if not row.credited_model:
+            unattributed += 1
+            continue
+        column = Column(row.benchmark, row.metric, row.unit)
+        key = (row.credited_model, column)
+        old = cells.get(key)
+        if old is None or _better(row.value, old.value, column.lower_is_better):
+            cells[key] = Cell(row.value, row.unit, row.paper_id, row.title, row.evidence)
+
+    model_fill = Counter(m for m, _ in cells)
+    column_fill = Counter(c for _, c in cells)
+    models = sorted(model_fill, key=lambda m: (-model_fill[m], m.casefold()))
+    columns = sorted(column_fill, key=lambda c: (-column_fill[c], c.label.casefold()))
+    return Pivot(columns, models, cells, unattributed, without_benchmark)
