@@ -1,0 +1,186 @@
+"""`extractor run`: abstracts in, grounded and cached JSONL out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from extractor.config import DEFAULT_LOCAL_MODEL, MODES, ModelConfig, RunConfig, default_cache_dir
+from extractor.prompt import VARIANTS
+
+EXIT_OK, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 2, 3, 130
+
+
+def _err(message: str) -> None:
+    click.echo(f"extractor: {message}", err=True)
+
+
+@click.command("run")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("-o", "--output", metavar="OUT.jsonl", help="Write records here (default: stdout).")
+@click.option("-e", "--errors", metavar="ERR.jsonl", help="Failed records (default: OUT.errors.jsonl).")
+@click.option("-m", "--model", envvar="EXTRACTOR_MODEL", help="Model name, or local:NAME / local:/path.gguf for the embedded model.  [env: EXTRACTOR_MODEL]")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", help="Any OpenAI-compatible endpoint.  [env: OPENAI_BASE_URL]")
+@click.option("-c", "--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True, envvar="EXTRACTOR_CONCURRENCY", help="Requests in flight.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EXTRACTOR_CACHE_DIR", help="Response cache directory.  [env: EXTRACTOR_CACHE_DIR]")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@click.option("-n", "--limit", type=click.IntRange(0), help="Stop after N distinct papers.")
+@click.option("-f", "--format", "input_format", type=click.Choice(["papers", "jsonl", "csv"]), help="Input format (default: detected).")
+@click.option("--mode", type=click.Choice(MODES), default="json_schema", show_default=True, envvar="EXTRACTOR_MODE", help="How the schema is imposed on the model.")
+@click.option("--prompt", "prompt_variant", type=click.Choice(VARIANTS), help="Prompt variant (default: full; compact for local models).")
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(64), default=2048, show_default=True, help="Max output tokens per answer.")
+@click.option("--timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Seconds per request.")
+@click.option("--retries", type=click.IntRange(0, 20), default=6, show_default=True, help="Retries of transport failures (429, 5xx, timeouts).")
+@click.option("--reasks", type=click.IntRange(0, 5), default=2, show_default=True, help="Re-asks after invalid output.")
+@click.option("--keep-ungrounded", is_flag=True, help="Keep items not found in the text, flagged in warnings.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+def run_command(
+    inputs: tuple[str, ...], output: str | None, errors: str | None, model: str | None,
+    base_url: str | None, concurrency: int, cache_dir: Path | None, no_cache: bool,
+    limit: int | None, input_format: str | None, mode: str, prompt_variant: str | None,
+    temperature: float, max_tokens: int, timeout: float, retries: int, reasks: int,
+    keep_ungrounded: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """Extract from INPUT files (papers pages, JSONL or CSV; - for stdin).
+
+    With no OPENAI_API_KEY and no --base-url, the embedded local model is used.
+    Exit status: 0 all extracted, 3 some failed (see the errors file), 2 usage or
+    configuration error, 130 interrupted (re-run to resume from the cache).
+    """
+    if inputs.count("-") > 1:
+        raise click.UsageError("stdin (-) can be given only once")
+    api_key = os.environ.get("OPENAI_API_KEY") or None
+    if model is None and api_key is None and base_url is None:
+        model = DEFAULT_LOCAL_MODEL
+        if not quiet:
+            _err(f"no OPENAI_API_KEY and no --base-url: using the embedded local model ({model})")
+    model = model or "gpt-4o-mini"
+    local = model.startswith("local:")
+    if not local and api_key is None and base_url is None:
+        raise click.UsageError(
+            f"model {model!r} needs OPENAI_API_KEY or --base-url (or use --model local:NAME)"
+        )
+    config = RunConfig(
+        inputs=list(inputs),
+        output=output,
+        errors=errors,
+        input_format=input_format,
+        concurrency=concurrency,
+        limit=limit,
+        use_cache=not no_cache,
+        cache_dir=cache_dir or default_cache_dir(),
+        keep_ungrounded=keep_ungrounded,
+        quiet=quiet,
+        model=ModelConfig(
+            model=model,
+            base_url=None if local else base_url,
+            api_key=None if local else api_key,
+            mode=mode,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            timeout=timeout,
+            max_retries=retries,
+            max_reasks=reasks,
+            prompt_variant=prompt_variant or ("compact" if local else "full"),
+        ),
+    )
+    sys.exit(execute(config))
+
+
+@contextlib.contextmanager
+def _endpoint(config: RunConfig) -> Iterator[None]:
+    """Start the embedded server for local: models; the rest of the run cannot tell."""
+    if not config.model.model.startswith("local:"):
+        yield
+        return
+    from extractor.local import local_endpoint
+
+    with local_endpoint(config.model.model, parallel=min(config.concurrency, 2)) as base_url:
+        config.model.base_url = base_url
+        yield
+
+
+def execute(config: RunConfig) -> int:
+    from extractor.cache import ResponseCache
+    from extractor.call import FatalError, OpenAICall
+    from extractor.pipeline import Pipeline
+    from extractor.progress import Counters, Progress
+    from extractor.prompt import load_prompt
+    from extractor.read import InputError, ReadStats, read_inputs
+    from extractor.write import JsonlWriter, remove_stale
+
+    warn = (lambda _m: None) if config.quiet else (lambda m: _err(f"warning: {m}"))
+    stats = ReadStats()
+    try:
+        # Opening checks every input, so bad paths fail before a server starts or a request is paid.
+        papers = read_inputs(config.inputs, config.input_format, warn, stats)
+        first = next(papers, None)
+    except InputError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    if first is None:
+        _err("no papers found in the input")
+        return EXIT_USAGE
+
+    def all_papers() -> Iterator:  # type: ignore[type-arg]
+        yield first
+        yield from papers
+
+    counters = Counters()
+    progress = Progress(counters, total=config.limit, enabled=not config.quiet)
+    cache = ResponseCache(config.cache_dir) if config.use_cache else None
+    out = JsonlWriter(config.output)
+    errors = JsonlWriter(config.errors_path, lazy=True)
+    summary = None
+    status = EXIT_OK
+    try:
+        with _endpoint(config):
+            call = OpenAICall(config.model)
+            pipeline = Pipeline(config, call, load_prompt(config.model.prompt_variant), cache)
+            summary = asyncio.run(pipeline.run(all_papers(), out, errors, progress))
+    except FatalError as e:
+        progress.finish()
+        _err(str(e))
+        status = EXIT_USAGE
+    except InputError as e:
+        progress.finish()
+        _err(str(e))
+        status = EXIT_USAGE
+    except KeyboardInterrupt:
+        progress.finish()
+        _err(f"interrupted: {out.count} records written; run the same command again to resume")
+        status = EXIT_INTERRUPTED
+    finally:
+        out.close()
+        errors.close()
+        if cache is not None:
+            cache.close()
+    if summary is None:
+        return status
+    progress.finish()
+    if errors.count == 0:
+        remove_stale(config.errors_path)
+    if not config.quiet:
+        _err(_summary_line(summary, stats.duplicates, config, errors.count))
+    return EXIT_PARTIAL if summary.failed else EXIT_OK
+
+
+def _summary_line(summary, duplicates: int, config: RunConfig, failed: int) -> str:  # type: ignore[no-untyped-def]
+    c = summary.counters
+    parts = [
+        f"{summary.written} records ({c.cached} cached, {failed} failed) in {c.elapsed:.1f}s",
+        f"tokens spent {summary.spent_input_tokens} in / {summary.spent_output_tokens} out",
+    ]
+    if duplicates:
+        parts.append(f"{duplicates} duplicate papers skipped")
+    dest = config.output or "stdout"
+    if failed:
+        parts.append(f"failures in {config.errors_path}")
+    return "; ".join(parts) + f" -> {dest}"

@@ -1,0 +1,31 @@
+"""`extractor schema`: the JSON Schema of the output record (identical to schemas/)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def record_schemas() -> dict[str, dict[str, Any]]:
+    """Every schema file in `schemas/`, by file name, as generated from the code."""
+    from extractor.core.record import ErrorRecord, Record
+    from extractor.core.schema import Extraction
+
+    return {
+        "record.schema.json": Record.model_json_schema(),
+        "error.schema.json": ErrorRecord.model_json_schema(),
+        "extraction.schema.json": Extraction.model_json_schema(),
+    }
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+@click.command("schema")
+@click.option("--which", type=click.Choice(["record", "error", "extraction"]), default="record", show_default=True)
+def schema_command(which: str) -> None:
+    """Print the JSON Schema of the output record (or of the errors file, or the Extraction)."""
+    click.echo(render(record_schemas()[f"{which}.schema.json"]), nl=False)

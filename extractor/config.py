@@ -1,0 +1,61 @@
+"""One object for everything a run depends on, built by the CLI from options and environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_LOCAL_MODEL = "local:qwen2.5-coder-1.5b"
+MODES = ("json_schema", "tools", "json")
+# Longer abstracts are cut to this many characters in the prompt (never in the output): a
+# real abstract is under 3,000; 20,000 keeps pasted full texts from blowing the context.
+MAX_ABSTRACT_CHARS = 20_000
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("EXTRACTOR_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("extractor")) / "responses"
+
+
+@dataclass
+class ModelConfig:
+    """What is sent, and how: everything here except the key and timeouts changes answers."""
+
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    mode: str = "json_schema"
+    temperature: float = 0.0
+    max_tokens: int = 2048
+    timeout: float = 120.0
+    max_retries: int = 6  # transport failures: 429, 5xx, timeouts, dropped connections
+    max_reasks: int = 2  # invalid output shown back to the model with its validation error
+    prompt_variant: str = "full"
+
+
+@dataclass
+class RunConfig:
+    inputs: list[str]
+    output: str | None = None
+    errors: str | None = None
+    input_format: str | None = None
+    concurrency: int = 8
+    limit: int | None = None
+    use_cache: bool = True
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    keep_ungrounded: bool = False
+    quiet: bool = False
+    max_abstract_chars: int = MAX_ABSTRACT_CHARS
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    @property
+    def errors_path(self) -> str:
+        if self.errors:
+            return self.errors
+        if self.output and self.output != "-":
+            stem = self.output[: -len(".jsonl")] if self.output.endswith(".jsonl") else self.output
+            return f"{stem}.errors.jsonl"
+        return "extractor.errors.jsonl"

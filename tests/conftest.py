@@ -1,0 +1,101 @@
+"""Shared test set-up: no real network, an isolated cache, and OpenAI-style replies to queue."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+if not SHARED.exists():  # CI clones main with shared/ beside it; a checkout elsewhere may set it
+    SHARED = Path(__file__).resolve().parents[1] / "shared"
+SEEDS = sorted((SHARED / "seeds").glob("*.txt"))
+GOLD = SHARED / "gold" / "dev.jsonl"
+BASE_URL = "http://llm.test/v1"
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+def _loopback(address: Any) -> bool:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+    return isinstance(address, (str, bytes))  # unix sockets
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection beyond loopback fails the test: tests never touch the network."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        if not _loopback(address):
+            raise NetworkBlocked(f"test tried a real network connection to {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EXTRACTOR_CACHE_DIR", str(cache))
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACTOR_MODEL", "EXTRACTOR_CONCURRENCY", "EXTRACTOR_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    return cache
+
+
+def completion(
+    content: dict[str, Any] | str,
+    *,
+    finish_reason: str = "stop",
+    prompt_tokens: int = 120,
+    completion_tokens: int = 40,
+    model: str = "test-model",
+) -> dict[str, Any]:
+    """The body an OpenAI-compatible server sends for one chat completion."""
+    text = content if isinstance(content, str) else json.dumps(content)
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def reply(content: dict[str, Any] | str, status: int = 200, **kwargs: Any) -> httpx.Response:
+    return httpx.Response(status, json=completion(content, **kwargs))
+
+
+def models_list() -> httpx.Response:
+    return httpx.Response(200, json={"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+
+
+def sent_paper(request: httpx.Request) -> str:
+    """The last user message of a chat request: the paper the tool asked about."""
+    body = json.loads(request.content)
+    return str(body["messages"][-1]["content"])
