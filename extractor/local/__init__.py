@@ -17,7 +17,13 @@ from extractor.local.errors import (
 from extractor.local.fetch import Fetcher, cache_path, fetch_model, find_model, models_dir
 from extractor.local.registry import DEFAULT_MODEL, REGISTRY, TINY_MODEL, ModelEntry, get_entry
 from extractor.local.resolve import LOCAL_PREFIX, check_gguf, is_local_spec, resolve, spec_name
-from extractor.local.server import LocalServer, available_memory, check_memory, default_threads
+from extractor.local.server import (
+    LocalServer,
+    available_memory,
+    check_memory,
+    default_threads,
+    local_endpoint,
+)
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -43,6 +49,7 @@ __all__ = [
     "find_model",
     "get_entry",
     "is_local_spec",
+    "local_endpoint",
     "models_dir",
     "resolve",
     "spec_name",

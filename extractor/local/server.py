@@ -1,15 +1,17 @@
 """The embedded endpoint: llama.cpp's own OpenAI-compatible HTTP server, inside this process.
 
 The rest of the tool talks to it exactly as to any remote endpoint, through `base_url`; the
-only local knowledge is here. It listens on 127.0.0.1 at a port the OS picks, and requires a
-per-run random key, since llama.cpp's server allows any browser origin (CORS `*`).
+only local knowledge is here. It listens on 127.0.0.1 at a port the OS picks. llama.cpp
+allows every browser origin by default (CORS `*`), which would let any web page open while a
+run goes read this server's answers; here no origin is allowed, and a key can be required.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -76,7 +78,11 @@ def _import_backend() -> Any:
 
 
 class LocalServer:
-    """Start with `with LocalServer(path) as srv:`; then use `srv.base_url` and `srv.api_key`."""
+    """`with LocalServer(path) as srv:`, then any OpenAI client on `srv.base_url`, `srv.api_key`.
+
+    `ctx_size` is per parallel slot (llama.cpp divides its context among the slots);
+    `api_key`, when given, is required of every request.
+    """
 
     def __init__(
         self,
@@ -100,7 +106,10 @@ class LocalServer:
         self.parallel = max(parallel, 1)
         self.cache_reuse = cache_reuse
         self.batch_size = batch_size
-        self.api_key = api_key or f"sk-local-{secrets.token_urlsafe(16)}"
+        self.require_key = api_key
+        # What clients send: the required key, else any non-empty string (the OpenAI SDK
+        # refuses an empty one, llama.cpp ignores it).
+        self.api_key = api_key or "sk-local"
         self.startup_timeout = startup_timeout
         self.memory_check = memory_check
         self.verbose = verbose
@@ -130,7 +139,8 @@ class LocalServer:
         p.model_alias = {self.alias}
         p.hostnames = ["127.0.0.1"]
         p.port = 0  # the OS picks a free one
-        p.api_keys = [self.api_key]
+        p.api_keys = [self.require_key] if self.require_key else []
+        p.cors_origins = ""
         p.n_parallel = self.parallel
         p.n_ctx = self.ctx_size * self.parallel  # llama.cpp splits n_ctx across slots
         p.n_batch = max(self.batch_size, 512)
@@ -213,3 +223,14 @@ class LocalServer:
     def __repr__(self) -> str:
         state = self._address or "stopped"
         return f"LocalServer({self.model_path.name}, {state})"
+
+
+@contextmanager
+def local_endpoint(spec: str, **kwargs: Any) -> Iterator[str]:
+    """The base URL of an embedded server for `local:NAME` or `local:/path.gguf`, for the run.
+
+    The model is fetched and verified first when needed; keyword arguments go to
+    `LocalServer` (e.g. `parallel`, `ctx_size`, `threads`). Any API key works with it.
+    """
+    with LocalServer.from_spec(spec, **kwargs) as server:
+        yield server.base_url
