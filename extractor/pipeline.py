@@ -70,19 +70,31 @@ class Pipeline:
             maxsize=max(16, self.config.concurrency * 4)
         )
         producer = asyncio.create_task(self._produce(papers, window))
+        head: asyncio.Task[Outcome] | None = None
         try:
-            while (task := await window.get()) is not None:
-                outcome = await task
+            while (head := await window.get()) is not None:
+                outcome = await head
+                head = None
                 if self._fatal is not None:
                     raise self._fatal
                 self._account(outcome, summary, out, errors)
                 progress.update()
             await producer  # re-raises a reader error
         finally:
-            producer.cancel()
+            # Interrupted or failed: what already finished is still written, in order, up to
+            # the first record that is not done; the rest is cancelled (and in the cache if
+            # it got that far).
+            rest = [head] if head is not None else []
             while not window.empty():
-                if (task := window.get_nowait()) is not None:
+                rest.append(window.get_nowait())
+            for task in rest:
+                if task is None or not task.done() or task.cancelled() or task.exception():
+                    break
+                self._account(task.result(), summary, out, errors)
+            for task in rest:
+                if task is not None:
                     task.cancel()
+            producer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await producer
         return summary

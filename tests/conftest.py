@@ -96,6 +96,7 @@ def models_list() -> httpx.Response:
 
 
 def sent_paper(request: httpx.Request) -> str:
-    """The last user message of a chat request: the paper the tool asked about."""
+    """The paper a chat request asks about (the last message holding one: re-asks come after it)."""
     body = json.loads(request.content)
-    return str(body["messages"][-1]["content"])
+    papers = [m["content"] for m in body["messages"] if "<paper>" in str(m.get("content"))]
+    return str(papers[-1])

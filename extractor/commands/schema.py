@@ -29,3 +29,17 @@ def render(schema: dict[str, Any]) -> str:
 def schema_command(which: str) -> None:
     """Print the JSON Schema of the output record (or of the errors file, or the Extraction)."""
     click.echo(render(record_schemas()[f"{which}.schema.json"]), nl=False)
+
+
+def write_files(directory: str = "schemas") -> None:
+    """Regenerate `schemas/` from the code: `python -m extractor.commands.schema`."""
+    from pathlib import Path
+
+    root = Path(directory)
+    root.mkdir(exist_ok=True)
+    for name, schema in record_schemas().items():
+        (root / name).write_text(render(schema), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_files()
