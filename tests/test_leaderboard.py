@@ -1,0 +1,361 @@
+"""Canonical names, result rows and the pivot (core/leaderboard.py), on hand-made records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from extractor.core.leaderboard import (
+    Canon,
+    Column,
+    build_rows,
+    filter_rows,
+    fold,
+    lower_is_better,
+    name_key,
+    pivot,
+)
+
+
+def result(
+    value: Any,
+    benchmark: str | None = None,
+    metric: str | None = None,
+    model: str | None = None,
+    *,
+    unit: str | None = "%",
+    delta: bool = False,
+    evidence: str = "",
+) -> dict[str, Any]:
+    return {
+        "value": value,
+        "unit": unit,
+        "delta": delta,
+        "benchmark": benchmark,
+        "metric": metric,
+        "model": model,
+        "evidence": evidence,
+    }
+
+
+def record(
+    rid: str,
+    results: list[Any],
+    *,
+    models: list[Any] | None = None,
+    benchmarks: list[Any] | None = None,
+    links: list[Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "title": f"Paper {rid}",
+        "abstract": "...",
+        "extraction": {
+            "models": models or [],
+            "benchmarks": benchmarks or [],
+            "results": results,
+            "code_links": links or [],
+        },
+    }
+
+
+# -- names ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "a", "b"),
+    [
+        ("benchmark", "MS-COCO", "ms coco"),
+        ("benchmark", "MS-COCO", "COCO"),
+        ("benchmark", "MSCOCO", "coco"),
+        ("benchmark", "VQAv2", "VQA v2"),
+        ("benchmark", "VQA-v2", "vqa_v2"),
+        ("benchmark", "Flickr30K", "flickr-30k"),
+        ("metric", "acc", "Accuracy"),
+        ("metric", "acc.", "accuracy"),
+        ("metric", "top-1 accuracy", "Top1 Acc"),
+        ("metric", "R@1", "recall@1"),
+        ("model", "LLaVA-1.5", "llava 1.5"),
+        ("model", "Video_LLaMA", "Video-LLaMA"),
+        ("model", "GPT\u20114V", "gpt-4v"),  # a non-breaking hyphen from a PDF
+    ],
+)
+def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: str) -> None:
+    assert name_key(kind, a) == name_key(kind, b)
+
+
+@pytest.mark.parametrize(
+    ("kind", "a", "b"),
+    [
+        ("model", "LLaVA-1.5", "LLaVA-15"),  # dots are part of a version
+        ("model", "LLaVA-1.5", "LLaVA-1.6"),
+        ("benchmark", "COCO", "RefCOCO"),
+        ("benchmark", "VQAv2", "VQAv1"),
+        ("metric", "top-1 accuracy", "top-5 accuracy"),
+        ("metric", "accuracy", "balanced accuracy"),
+        ("model", "acc", "accuracy"),  # aliases are per kind
+    ],
+)
+def test_different_names_stay_apart(kind: Any, a: str, b: str) -> None:
+    assert name_key(kind, a) != name_key(kind, b)
+
+
+def test_fold_drops_case_spacing_separators_and_trailing_punctuation() -> None:
+    assert fold("  Video - LLaMA_2. ") == "videollama2"
+
+
+def test_canonical_is_the_most_frequent_spelling() -> None:
+    canon = Canon()
+    for name in ["MS-COCO", "COCO", "coco", "COCO", "MSCOCO"]:
+        canon.add("benchmark", name)
+    assert canon.canonical("benchmark", "mscoco") == "COCO"
+    assert canon.canonical("benchmark", "ms coco") == "COCO"  # unseen spelling, known group
+
+
+def test_canonical_ties_go_to_the_first_spelling_seen() -> None:
+    canon = Canon()
+    for name in ["VQA v2", "VQAv2", "vqa-v2"]:
+        canon.add("benchmark", name)
+    assert canon.canonical("benchmark", "VQAv2") == "VQA v2"
+    canon.add("benchmark", "VQAv2")
+    assert canon.canonical("benchmark", "VQA v2") == "VQAv2"
+
+
+def test_unknown_and_empty_names() -> None:
+    canon = Canon()
+    assert canon.canonical("benchmark", "NewBench") == "NewBench"
+    assert canon.canonical("benchmark", "  ") is None
+    assert canon.canonical("metric", "null") is None
+    assert canon.canonical("model", None) is None
+
+
+def test_merges_list_only_groups_with_several_spellings() -> None:
+    records = [
+        record("a", [result(1, "MS-COCO", "acc"), result(2, "COCO", "accuracy")]),
+        record("b", [result(3, "COCO", "accuracy"), result(4, "ImageNet", "top-1")]),
+    ]
+    merges = Canon.from_records(records).merges()
+    assert [(m.kind, m.canonical, m.variants) for m in merges] == [
+        ("benchmark", "COCO", (("COCO", 2), ("MS-COCO", 1))),
+        ("metric", "accuracy", (("accuracy", 2), ("acc", 1))),
+    ]
+    assert merges[0].describe() == "benchmark: 'COCO' <- 'COCO' x2, 'MS-COCO' x1"
+
+
+def test_spellings_are_counted_in_benchmark_lists_and_model_lists_too() -> None:
+    records = [
+        record(
+            "a",
+            [result(1, "mmbench", model="llava")],
+            benchmarks=["MMBench", "MMBench"],
+            models=[{"name": "LLaVA", "role": "compared"}],
+        ),
+    ]
+    canon = Canon.from_records(records)
+    assert canon.canonical("benchmark", "mmbench") == "MMBench"
+    assert canon.canonical("model", "llava") == "LLaVA"  # tie: the models list is read first
+
+
+# -- rows -----------------------------------------------------------------------------------
+
+
+def test_rows_use_canonical_names_and_the_first_code_link() -> None:
+    records = [
+        record(
+            "a",
+            [result(78.2, "MS-COCO", "acc", "TinyVLM", evidence="78.2% on MS-COCO")],
+            links=[
+                {"url": "https://tiny.example", "kind": "project_page"},
+                {"url": "https://github.com/a/b", "kind": "code"},
+            ],
+        ),
+        record(
+            "b",
+            [result(80.1, "COCO", "accuracy", "LLaVA")],
+            links=[{"url": "https://hf.co/x", "kind": "model"}],
+        ),
+        record("c", [result(70.0, "COCO", "accuracy")]),
+    ]
+    rows = build_rows(records).rows
+    assert [(r.paper_id, r.benchmark, r.metric, r.value) for r in rows] == [
+        ("a", "COCO", "accuracy", 78.2),
+        ("b", "COCO", "accuracy", 80.1),
+        ("c", "COCO", "accuracy", 70.0),
+    ]
+    assert [r.code_url for r in rows] == ["https://github.com/a/b", "https://hf.co/x", None]
+    assert rows[0].as_dict()["evidence"] == "78.2% on MS-COCO"
+    assert list(rows[0].as_dict()) == [
+        "paper_id",
+        "title",
+        "model",
+        "benchmark",
+        "metric",
+        "value",
+        "unit",
+        "delta",
+        "evidence",
+        "code_url",
+    ]
+
+
+def test_rows_tolerate_partial_and_malformed_records() -> None:
+    records: list[dict[str, Any]] = [
+        {"id": "err", "title": "failed", "error": {"type": "Timeout", "message": "x"}},
+        {"id": "old", "extraction": {"results": [{"value": "85.3%", "evidence": "85.3%"}]}},
+        {"extraction": {"results": "not a list", "models": None}},
+        {
+            "id": "bad",
+            "extraction": {
+                "results": [
+                    "a string",
+                    {"value": None},
+                    {"value": True},
+                    {"value": "n/a"},
+                    {"value": float("nan")},
+                    {"value": 3, "delta": "true", "benchmark": 7, "metric": ["x"], "unit": ""},
+                ]
+            },
+        },
+        {"id": "noext", "extraction": None},
+    ]
+    data = build_rows(records)
+    assert data.records_without_extraction == 2
+    assert data.results_skipped == 5
+    assert [(r.paper_id, r.value, r.delta, r.benchmark, r.unit) for r in data.rows] == [
+        ("old", 85.3, False, None, None),
+        ("bad", 3.0, True, None, None),
+    ]
+    assert data.rows[0].title == ""
+
+
+def test_unattributed_results_are_credited_to_the_only_proposed_model() -> None:
+    one = record(
+        "a",
+        [result(50, "X")],
+        models=[{"name": "Ours", "role": "proposed"}, {"name": "Base", "role": "compared"}],
+    )
+    two = record(
+        "b",
+        [result(60, "X")],
+        models=[{"name": "P1", "role": "proposed"}, {"name": "P2", "role": "proposed"}],
+    )
+    rows = build_rows([one, two]).rows
+    assert [(r.model, r.credited_model) for r in rows] == [(None, "Ours"), (None, None)]
+
+
+def test_filters_match_after_canonicalization() -> None:
+    records = [
+        record(
+            "a",
+            [
+                result(1, "MS-COCO", "acc"),
+                result(2, "VQAv2", "accuracy", delta=True),
+                result(3, "COCO", "CIDEr"),
+                result(4, None, None),
+            ],
+        ),
+    ]
+    rows = build_rows(records).rows
+    assert [r.value for r in filter_rows(rows, benchmarks=["mscoco"])] == [1, 3]
+    assert [r.value for r in filter_rows(rows, benchmarks=["coco", "VQA v2"])] == [1, 2, 3]
+    assert [r.value for r in filter_rows(rows, metrics=["Accuracy"])] == [1, 2]
+    assert [r.value for r in filter_rows(rows, metrics=["acc"], no_delta=True)] == [1]
+    assert [r.value for r in filter_rows(rows, no_delta=True)] == [1, 3, 4]
+
+
+# -- pivot ----------------------------------------------------------------------------------
+
+
+def test_pivot_keeps_each_models_best_level_and_its_paper() -> None:
+    records = [
+        record(
+            "p1",
+            [
+                result(78.2, "MS-COCO", "acc", "TinyVLM"),
+                result(80.1, "COCO", "accuracy", "LLaVA-1.5"),
+            ],
+        ),
+        record(
+            "p2",
+            [
+                result(81.0, "coco", "Accuracy", "TinyVLM"),
+                result(5.0, "COCO", "accuracy", "TinyVLM", delta=True),  # a gain: not a level
+                result(99.0, "COCO", "accuracy", "llava-1.5", delta=True),
+            ],
+        ),
+        record(
+            "p3",
+            [
+                result(79.0, "COCO", "accuracy", "LLaVA-1.5"),
+                result(12.5, "COCO", "FID", "TinyVLM", unit=None),
+                result(9.1, "COCO", "FID", "TinyVLM", unit=None),
+            ],
+        ),
+    ]
+    pv = pivot(build_rows(records).rows)
+    acc = Column("COCO", "accuracy", "%")
+    fid = Column("COCO", "FID", None)
+    assert pv.columns == [acc, fid]
+    assert pv.models == ["TinyVLM", "LLaVA-1.5"]
+    tiny, llava = pv.cell("TinyVLM", acc), pv.cell("LLaVA-1.5", acc)
+    assert tiny is not None and (tiny.value, tiny.paper_id) == (81.0, "p2")
+    assert llava is not None and (llava.value, llava.paper_id) == (80.1, "p1")
+    best_fid = pv.cell("TinyVLM", fid)
+    assert best_fid is not None and (best_fid.value, best_fid.paper_id) == (9.1, "p3")
+    assert pv.cell("LLaVA-1.5", fid) is None
+    assert [(m, c.value) for m, c in pv.board(acc)] == [("TinyVLM", 81.0), ("LLaVA-1.5", 80.1)]
+    assert fid.lower_is_better and not acc.lower_is_better
+    assert acc.label == "COCO / accuracy [%]" and fid.label == "COCO / FID"
+
+
+def test_pivot_never_compares_across_units_and_counts_what_it_leaves_out() -> None:
+    records = [
+        record(
+            "a",
+            [
+                result(0.85, "X", "accuracy", "M", unit=None),
+                result(85.0, "X", "accuracy", "M", unit="%"),
+                result(70.0, None, "accuracy", "M"),
+                result(60.0, "X", "accuracy", None),
+            ],
+        ),
+    ]
+    pv = pivot(build_rows(records).rows)
+    assert {(c.label, pv.cells[("M", c)].value) for c in pv.columns} == {
+        ("X / accuracy", 0.85),
+        ("X / accuracy [%]", 85.0),
+    }
+    assert (pv.without_benchmark, pv.unattributed) == (1, 1)
+
+
+def test_pivot_ties_keep_the_first_paper() -> None:
+    records = [record("a", [result(50, "X", None, "M")]), record("b", [result(50, "X", None, "M")])]
+    pv = pivot(build_rows(records).rows)
+    cell = pv.cell("M", Column("X", None, "%"))
+    assert cell is not None and cell.paper_id == "a"
+
+
+def test_pivot_of_nothing_is_empty() -> None:
+    pv = pivot([])
+    assert (pv.columns, pv.models, pv.cells) == ([], [], {})
+
+
+@pytest.mark.parametrize(
+    ("metric", "unit", "lower"),
+    [
+        ("FID", None, True),
+        ("word error rate", "%", True),
+        ("WER", "%", True),
+        ("latency", "ms", True),
+        ("hallucination rate", "%", True),
+        ("accuracy", "%", False),
+        ("intersection over union", "%", False),  # holds "ter", which is a metric of its own
+        ("CIDEr", None, False),
+        (None, "ms", True),
+        (None, "hours", True),
+        (None, "%", False),
+    ],
+)
+def test_lower_is_better(metric: str | None, unit: str | None, lower: bool) -> None:
+    assert lower_is_better(metric, unit) is lower
