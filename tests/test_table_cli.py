@@ -1,0 +1,315 @@
+"""`extractor table` through the real CLI group."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from extractor.cli import cli
+
+GOLD = Path(__file__).resolve().parents[2] / "shared" / "gold" / "dev.jsonl"
+if not GOLD.exists():
+    GOLD = Path(__file__).resolve().parents[1] / "shared" / "gold" / "dev.jsonl"
+
+
+def res(
+    value: float,
+    bench: str | None,
+    metric: str | None,
+    model: str | None,
+    delta: bool = False,
+    unit: str | None = "%",
+) -> dict[str, Any]:
+    return {
+        "value": value,
+        "unit": unit,
+        "delta": delta,
+        "benchmark": bench,
+        "metric": metric,
+        "model": model,
+        "evidence": f"{value} on {bench}",
+    }
+
+
+RECORDS: list[dict[str, Any]] = [
+    {
+        "id": "p1",
+        "title": "TinyVLM",
+        "abstract": "...",
+        "extraction": {
+            "models": [{"name": "TinyVLM", "role": "proposed", "size": None}],
+            "results": [
+                res(78.2, "MS-COCO", "acc", "TinyVLM"),
+                res(2.5, "MS-COCO", "acc", "TinyVLM", delta=True),
+                res(61.0, "VQAv2", "accuracy", None),  # credited to TinyVLM in the pivot
+            ],
+            "code_links": [
+                {"url": "https://tiny.example", "kind": "project_page"},
+                {"url": "https://github.com/t/tiny", "kind": "code"},
+            ],
+        },
+    },
+    {
+        "id": "p2",
+        "title": "LLaVA | again",
+        "abstract": "...",
+        "extraction": {
+            "models": [],
+            "results": [
+                res(80.1, "COCO", "accuracy", "LLaVA-1.5"),
+                res(81.4, "COCO", "accuracy", "llava 1.5"),
+                res(63.5, "VQA v2", "accuracy", "LLaVA-1.5"),
+            ],
+            "code_links": [{"url": "https://hf.co/llava", "kind": "model"}],
+        },
+    },
+    {"id": "p3", "title": "COCO again", "extraction": {"results": [res(79.0, "COCO", "acc", "X")]}},
+]
+
+
+def write_jsonl(path: Path, records: list[Any], extra_lines: tuple[str, ...] = ()) -> Path:
+    lines = [json.dumps(r) for r in records] + list(extra_lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def records_file(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "out.jsonl", RECORDS)
+
+
+def table(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, ["table", *args], input=input, catch_exceptions=False)
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_long_form_csv_is_the_default(records_file: Path) -> None:
+    result = table(str(records_file))
+    assert result.exit_code == 0, result.output
+    rows = csv_rows(result.stdout)
+    assert list(rows[0]) == [
+        "paper_id",
+        "title",
+        "model",
+        "benchmark",
+        "metric",
+        "value",
+        "unit",
+        "delta",
+        "evidence",
+        "code_url",
+    ]
+    assert [(r["paper_id"], r["benchmark"], r["metric"], r["value"], r["delta"]) for r in rows] == [
+        ("p1", "COCO", "accuracy", "78.2", "false"),
+        ("p1", "COCO", "accuracy", "2.5", "true"),
+        ("p1", "VQAv2", "accuracy", "61", "false"),
+        ("p2", "COCO", "accuracy", "80.1", "false"),
+        ("p2", "COCO", "accuracy", "81.4", "false"),
+        ("p2", "VQAv2", "accuracy", "63.5", "false"),
+        ("p3", "COCO", "accuracy", "79", "false"),
+    ]
+    assert [r["model"] for r in rows[3:5]] == ["LLaVA-1.5", "LLaVA-1.5"]
+    assert rows[0]["code_url"] == "https://github.com/t/tiny"  # a code link beats a page
+    assert rows[3]["code_url"] == "https://hf.co/llava"
+    assert rows[6]["code_url"] == ""
+    assert result.stderr == ""
+
+
+def test_pivot_csv_has_best_levels_with_their_papers(records_file: Path) -> None:
+    result = table(str(records_file), "--pivot")
+    assert result.exit_code == 0, result.output
+    rows = csv_rows(result.stdout)
+    assert list(rows[0]) == [
+        "model",
+        "COCO / accuracy [%]",
+        "COCO / accuracy [%] paper",
+        "VQAv2 / accuracy [%]",
+        "VQAv2 / accuracy [%] paper",
+    ]
+    by_model = {r["model"]: r for r in rows}
+    assert set(by_model) == {"LLaVA-1.5", "TinyVLM", "X"}
+    assert by_model["LLaVA-1.5"]["COCO / accuracy [%]"] == "81.4"
+    assert by_model["LLaVA-1.5"]["COCO / accuracy [%] paper"] == "p2"
+    assert by_model["TinyVLM"]["COCO / accuracy [%]"] == "78.2"  # the 2.5 delta is not a level
+    assert by_model["TinyVLM"]["VQAv2 / accuracy [%]"] == "61"
+    assert by_model["X"]["VQAv2 / accuracy [%]"] == ""
+
+
+def test_pivot_markdown_and_json(records_file: Path) -> None:
+    md = table(str(records_file), "--pivot", "--format", "md").stdout
+    assert md.splitlines()[0] == "| model | COCO / accuracy [%] | VQAv2 / accuracy [%] |"
+    assert "| LLaVA-1.5 | 81.4 (p2) | 63.5 (p2) |" in md
+    data = json.loads(table(str(records_file), "--pivot", "--format", "json").stdout)
+    llava = next(row for row in data if row["model"] == "LLaVA-1.5")
+    assert llava["cells"]["COCO / accuracy [%]"] == {
+        "benchmark": "COCO",
+        "metric": "accuracy",
+        "value": 81.4,
+        "unit": "%",
+        "lower_is_better": False,
+        "paper_id": "p2",
+        "title": "LLaVA | again",
+        "evidence": "81.4 on COCO",
+    }
+
+
+def test_long_markdown_escapes_pipes_and_json_keeps_types(records_file: Path) -> None:
+    md = table(str(records_file), "--format", "md").stdout
+    assert "LLaVA \\| again" in md
+    unescaped_pipe = re.compile(r"(?<!\\)\|")
+    assert {len(unescaped_pipe.split(line)) for line in md.splitlines()} == {12}  # 10 cells
+    rows = json.loads(table(str(records_file), "--format", "json").stdout)
+    assert rows[1] == {
+        "paper_id": "p1",
+        "title": "TinyVLM",
+        "model": "TinyVLM",
+        "benchmark": "COCO",
+        "metric": "accuracy",
+        "value": 2.5,
+        "unit": "%",
+        "delta": True,
+        "evidence": "2.5 on MS-COCO",
+        "code_url": "https://github.com/t/tiny",
+    }
+
+
+def test_filters(records_file: Path) -> None:
+    def values(*args: str) -> list[str]:
+        return [r["value"] for r in csv_rows(table(str(records_file), *args).stdout)]
+
+    assert values("--benchmark", "mscoco") == ["78.2", "2.5", "80.1", "81.4", "79"]
+    assert values("--benchmark", "vqa-v2", "--benchmark", "nothing") == ["61", "63.5"]
+    assert values("--metric", "ACC", "--no-delta", "--benchmark", "coco") == [
+        "78.2",
+        "80.1",
+        "81.4",
+        "79",
+    ]
+    assert values("--metric", "BLEU") == []
+
+
+def test_show_merges_goes_to_stderr(records_file: Path) -> None:
+    plain = table(str(records_file))
+    result = table(str(records_file), "--show-merges")
+    assert result.stdout == plain.stdout
+    assert result.stderr.splitlines() == [
+        "merged names:",
+        "  benchmark: 'COCO' <- 'COCO' x3, 'MS-COCO' x2",
+        "  benchmark: 'VQAv2' <- 'VQAv2' x1, 'VQA v2' x1",
+        "  metric: 'accuracy' <- 'accuracy' x4, 'acc' x3",
+        "  model: 'LLaVA-1.5' <- 'LLaVA-1.5' x2, 'llava 1.5' x1",
+    ]
+
+
+def test_output_file(records_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "table.md"
+    result = table(str(records_file), "--format", "md", "-o", str(out))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert out.read_text(encoding="utf-8").startswith("| paper_id | title |")
+
+
+def test_parquet(records_file: Path, tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow (extractor[parquet]) not installed")
+    long_path, pivot_path = tmp_path / "long.parquet", tmp_path / "pivot.parquet"
+    result = table(str(records_file), "--parquet", str(long_path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # with --parquet, text goes only to -o
+    long = pq.read_table(long_path)
+    assert long.column_names[:3] == ["paper_id", "title", "model"]
+    assert long.column("value").to_pylist()[:2] == [78.2, 2.5]
+    assert long.column("delta").to_pylist()[:2] == [False, True]
+    table(str(records_file), "--pivot", "--parquet", str(pivot_path))
+    pivot = pq.read_table(pivot_path).to_pylist()
+    assert {r["model"]: r["COCO / accuracy [%]"] for r in pivot}["LLaVA-1.5"] == 81.4
+
+
+def test_parquet_without_pyarrow_is_a_one_line_error(
+    records_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` fail
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    result = table(str(records_file), "--parquet", str(tmp_path / "t.parquet"))
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "needs pyarrow" in result.stderr
+    assert not (tmp_path / "t.parquet").exists()
+
+
+def test_missing_input_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    result = table(str(tmp_path / "nope.jsonl"))
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {tmp_path / 'nope.jsonl'}: no such file\n"
+    assert table(str(tmp_path)).exit_code == 2
+
+
+def test_tolerates_partial_and_older_files(tmp_path: Path) -> None:
+    messy = [
+        RECORDS[0],
+        {
+            "id": "e1",
+            "title": "failed",
+            "source": {"path": "in", "line": 4},
+            "error": {"type": "Timeout", "message": "slow", "attempts": 3},
+        },
+        {
+            "id": "old",
+            "title": "no spans, no meta",
+            "extraction": {
+                "results": [
+                    {"value": "12.5", "benchmark": "COCO", "evidence": "12.5"},
+                    {"value": "twelve"},
+                    "junk",
+                    {"evidence": "no value"},
+                ]
+            },
+        },
+        {"id": "weird", "extraction": {"results": None, "code_links": [{"kind": "code"}]}},
+        {"id": "noext"},
+    ]
+    path = write_jsonl(tmp_path / "messy.jsonl", messy, ("", "   ", '{"id": "cut', "[1, 2]", ""))
+    path.write_text(path.read_text() + '{"id": "tail", "extraction": {"results": [{"va')
+    result = table(str(path), "--show-merges")
+    assert result.exit_code == 0, result.output
+    rows = csv_rows(result.stdout)
+    assert [r["paper_id"] for r in rows] == ["p1", "p1", "p1", "old"]
+    assert rows[-1]["value"] == "12.5"
+    assert rows[-1]["unit"] == "" and rows[-1]["delta"] == "false"
+    err = result.stderr
+    assert f"warning: {path}:8: skipped, not valid JSON" in err
+    assert f"warning: {path}:9: skipped, not a JSON object" in err
+    assert f"warning: {path}:11: skipped, not valid JSON" in err
+    assert "2 record(s) without an extraction skipped" in err
+    assert "3 result(s) without a usable value skipped" in err
+    assert table(str(path), "--pivot").exit_code == 0
+
+
+def test_reads_stdin_and_the_gold_file() -> None:
+    if not GOLD.exists():
+        pytest.skip(f"{GOLD} not present")
+    text = GOLD.read_text(encoding="utf-8")
+    result = table("-", "--format", "json", input=text)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 19  # every gold result (gold/README.md)
+    assert table(str(GOLD), "--pivot").exit_code == 0
+
+
+def test_lines_split_only_on_newlines(tmp_path: Path) -> None:
+    # U+2028 is valid unescaped inside a JSON string and must not cut the record in two.
+    record = {"id": "u", "title": "a\u2028b", "extraction": {"results": [res(1, "B", None, "M")]}}
+    path = tmp_path / "u.jsonl"
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = table(str(path), "--format", "json")
+    assert result.stderr == ""
+    assert json.loads(result.stdout)[0]["title"] == "a b"  # read whole; table cells are one line
