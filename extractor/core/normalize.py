@@ -66,3 +66,49 @@ def name_key(name: str) -> str:
     """The key names are compared by: casefolded, letters and digits only (EVAL.md)."""
     folded = unicodedata.normalize("NFKD", name).casefold()
     return _NON_ALNUM.sub("", folded)
+
+
+def text_key(text: str) -> str:
+    """EVAL.md's key for titles and names: casefolded, letters and digits only.
+
+    Unlike `name_key`, letters outside ASCII are kept, so "α-CLIP" and "CLIP" stay apart.
+    """
+    return _NOT_ALNUM.sub("", text.casefold())
+
+
+# `\W` is the complement of `str.isalnum()` plus "_", so this keeps exactly letters and digits.
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
+def lower_keep_offsets(text: str) -> str:
+    """`text.lower()` with the same length, so offsets found in it index `text`: a few characters
+    lowercase to two ("İ"); then only ASCII is lowered and the rest becomes "?"."""
+    low = text.lower()
+    if len(low) != len(text):
+        low = text.encode("ascii", "replace").decode("ascii").lower()
+    return low
+
+
+def normalize_task(task: str) -> str:
+    return " ".join(task.split()).lower()
+
+
+def normalize_tasks(values: list[Any]) -> list[str]:
+    out: dict[str, None] = {}
+    for v in values:
+        if isinstance(v, str) and (t := normalize_task(v)):
+            out.setdefault(t, None)
+    return list(out)
+
+
+_WORD_SPLIT = re.compile(r"[^\w]+|_")
+
+
+def task_words(task: str) -> frozenset[str]:
+    """Words a task is compared by (EVAL.md): casefolded, split on non-alphanumerics,
+    a trailing "s" dropped from words longer than 3 letters."""
+    words = set()
+    for w in _WORD_SPLIT.split(task.casefold()):
+        if w:
+            words.add(w[:-1] if len(w) > 3 and w.endswith("s") else w)
+    return frozenset(words)

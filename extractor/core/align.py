@@ -1,0 +1,370 @@
+r"""Find where a string stands in a paper's title or abstract.
+
+`locate` tries three levels, each over every field before the next level, so a verbatim match
+anywhere beats a folded one:
+
+1. exact: the string as given (surrounding whitespace ignored);
+2. normalized: equal after folding both sides: Unicode compatibility forms, accents and case
+   (NFKD, combining marks dropped, casefold), runs of whitespace, curly and straight quotes
+   (also LaTeX ``...''), dashes and minus signs, "×" as "x", zero-width characters, and LaTeX
+   escapes (`10.9\%` reads as `10.9%`, `\&` as `&`);
+3. fuzzy, only when asked (meant for evidence clauses, never for names, where one changed digit
+   is a different model): at most 10% edits, relative to the folded string's length.
+
+Offsets always index the original, unfolded text, so `text[start:end]` is what the user reads.
+Folding keeps, for every folded character, the span of original characters it came from.
+
+Fuzzy matching stays linear in the text's length: candidate windows are anchored on the rarest
+words the string shares with the text, and each window is scored with Myers' bit-parallel edit
+distance (Python integers as bit vectors), so a 100 KB abstract costs a dictionary lookup per
+word of the string plus a few windows of the string's own length.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
+
+FieldName = Literal["title", "abstract"]
+MatchKind = Literal["exact", "normalized", "fuzzy"]
+
+FUZZY_MIN_SCORE = 0.9
+# Below this many folded characters 10% edits round to fewer than two; a short string that
+# differs at all is more likely a different thing than a typo.
+_FUZZY_MIN_LEN = 20
+# Longer than any clause; a model that pastes half the abstract is not citing evidence.
+_FUZZY_MAX_LEN = 1000
+_ANCHORS = 4  # rarest shared words used to place candidate windows
+_ANCHOR_MAX_HITS = 64  # a word this common places windows everywhere: skip it
+_MAX_WINDOWS = 8
+
+
+class Match(NamedTuple):
+    """`text[start:end]` of the title or abstract; the shape of `record.Span`.
+
+    A named tuple rather than a frozen dataclass: it is built once per item on the hot path,
+    and a frozen dataclass's `__init__` costs several times more."""
+
+    field: FieldName
+    start: int
+    end: int
+    match: MatchKind
+    score: float = 1.0
+
+    def span(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "start": self.start,
+            "end": self.end,
+            "match": self.match,
+            "score": self.score,
+        }
+
+
+# --- folding ---------------------------------------------------------------------------------
+
+# Printable ASCII that folds to itself or its lowercase, one to one: everything but space,
+# the apostrophe, the backslash and the backtick. Runs of it are handled in bulk (fast path).
+_SEGMENT = re.compile(
+    r"([!-&(-\[\]-_a-~]+)"  # 1: plain ASCII run
+    r"|(\s+)"  # 2: whitespace run -> one space
+    r"|\\([%&_#$\{\}])"  # 3: LaTeX escape -> the character
+    r"|(``|'')"  # 4: LaTeX double quotes -> "
+    r"|(.)",  # 5: anything else, folded one character at a time
+    re.DOTALL,
+)
+
+_PUNCT = {
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4`", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d", "-"),
+    "\u00d7": "x",
+}
+_CHAR_FOLD: dict[str, str] = {}
+
+
+def _fold_char(c: str) -> str:
+    f = _CHAR_FOLD.get(c)
+    if f is None:
+        f = _PUNCT.get(c)
+        if f is None:
+            if unicodedata.category(c) == "Cf":  # soft hyphen, zero-width space and joiners
+                f = ""
+            else:
+                d = unicodedata.normalize("NFKD", c)
+                f = "".join(ch for ch in d if not unicodedata.combining(ch)).casefold()
+                f = "".join(_PUNCT.get(ch, ch) for ch in f)
+        _CHAR_FOLD[c] = f
+    return f
+
+
+def fold(text: str) -> tuple[str, list[int], list[int]]:
+    """The folded text, and for each folded character the start and end of its source."""
+    parts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for m in _SEGMENT.finditer(text):
+        s, e = m.span()
+        kind = m.lastindex
+        if kind == 1:
+            parts.append(m.group(1).lower())
+            starts.extend(range(s, e))
+            ends.extend(range(s + 1, e + 1))
+        elif kind == 5:
+            f = _fold_char(m.group(5))
+            if f:
+                parts.append(f)
+                starts.extend([s] * len(f))
+                ends.extend([e] * len(f))
+        else:
+            parts.append(" " if kind == 2 else m.group(3) if kind == 3 else '"')
+            starts.append(s)
+            ends.append(e)
+    return "".join(parts), starts, ends
+
+
+def fold_string(text: str) -> str:
+    """The folded form of a needle: what `locate` compares at the normalized level."""
+    return fold(text)[0].strip(" ")
+
+
+# --- texts -----------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+
+
+class Text:
+    """One field of a paper. Its folded form and word index are built on first need, so a
+    string found verbatim costs nothing more than `str.find`.
+
+    `blocked` holds original-offset ranges that may not ground anything (see ground.py).
+    """
+
+    __slots__ = ("_folded", "_words", "blocked", "field", "text")
+
+    def __init__(
+        self, field: FieldName, text: str, blocked: Sequence[tuple[int, int]] = ()
+    ) -> None:
+        self.field: FieldName = field
+        self.text = text
+        self.blocked = tuple(blocked)
+        self._folded: tuple[str, list[int], list[int]] | None = None
+        self._words: dict[str, list[int]] | None = None
+
+    def folded(self) -> tuple[str, list[int], list[int]]:
+        if self._folded is None:
+            self._folded = fold(self.text)
+        return self._folded
+
+    def words(self) -> dict[str, list[int]]:
+        """Folded word -> its start offsets in the folded text."""
+        if self._words is None:
+            index: dict[str, list[int]] = {}
+            for m in _WORD.finditer(self.folded()[0]):
+                index.setdefault(m.group(), []).append(m.start())
+            self._words = index
+        return self._words
+
+    def is_blocked(self, start: int, end: int) -> bool:
+        return any(start < b and a < end for a, b in self.blocked)
+
+
+def _find(hay: str, needle: str, whole_word: bool, start: int = 0) -> int:
+    """First offset >= `start` of `needle` in `hay`, at word boundaries when asked; else -1."""
+    # A name must not be a piece of a longer word: "BERT" is not in "RoBERTa".
+    check_start = whole_word and needle[0].isalnum()
+    check_end = whole_word and needle[-1].isalnum()
+    n = len(needle)
+    i = hay.find(needle, start)
+    while i >= 0:
+        if not (check_start and i > 0 and hay[i - 1].isalnum()) and not (
+            check_end and i + n < len(hay) and hay[i + n].isalnum()
+        ):
+            return i
+        i = hay.find(needle, i + 1)
+    return -1
+
+
+def locate(
+    needle: str,
+    texts: Sequence[Text],
+    *,
+    whole_word: bool = False,
+    fuzzy: bool = False,
+    min_score: float = FUZZY_MIN_SCORE,
+) -> Match | None:
+    """Where `needle` stands in `texts` (searched in the order given), or None.
+
+    `whole_word`: the match may not start or end inside a word of the text.
+    `fuzzy`: allow the bounded fuzzy level (similarity >= `min_score`).
+    Matches overlapping a text's blocked ranges are skipped.
+    """
+    needle = needle.strip()
+    if not needle:
+        return None
+    n = len(needle)
+    for t in texts:
+        i = _find(t.text, needle, whole_word)
+        while i >= 0:
+            if not t.blocked or not t.is_blocked(i, i + n):
+                return Match(t.field, i, i + n, "exact")
+            i = _find(t.text, needle, whole_word, i + 1)
+    folded_needle = fold_string(needle)
+    if not folded_needle:
+        return None
+    n = len(folded_needle)
+    for t in texts:
+        folded, starts, ends = t.folded()
+        i = _find(folded, folded_needle, whole_word)
+        while i >= 0:
+            s, e = starts[i], ends[i + n - 1]
+            if not t.blocked or not t.is_blocked(s, e):
+                return Match(t.field, s, e, "normalized")
+            i = _find(folded, folded_needle, whole_word, i + 1)
+    if fuzzy:
+        for t in texts:
+            m = _fuzzy(folded_needle, t, min_score)
+            if m is not None:
+                return m
+    return None
+
+
+# --- fuzzy -----------------------------------------------------------------------------------
+
+
+def _best_end(pattern: str, text: str) -> tuple[int, int]:
+    """Fewest edits turning `pattern` into some substring of `text` ending at `end`, as
+    (edits, end), earliest end on ties. Myers (1999) in Hyyrö's formulation, with free start."""
+    m = len(pattern)
+    peq: dict[str, int] = {}
+    bit = 1
+    for c in pattern:
+        peq[c] = peq.get(c, 0) | bit
+        bit <<= 1
+    full = (1 << m) - 1
+    top = 1 << (m - 1)
+    pv, mv, score = full, 0, m
+    best, best_end = m, 0
+    for j, c in enumerate(text):
+        eq = peq.get(c, 0)
+        xv = eq | mv
+        xh = (((eq & pv) + pv) ^ pv) | eq
+        ph = mv | (~(xh | pv) & full)
+        mh = pv & xh
+        if ph & top:
+            score += 1
+        elif mh & top:
+            score -= 1
+        ph = (ph << 1) & full
+        mh = (mh << 1) & full
+        pv = mh | (~(xv | ph) & full)
+        mv = ph & xv
+        if score < best:
+            best, best_end = score, j + 1
+    return best, best_end
+
+
+def best_alignment(pattern: str, text: str) -> tuple[int, int, int]:
+    """(edits, start, end) of the substring of `text` closest to `pattern` in edit distance."""
+    dist, end = _best_end(pattern, text)
+    # The start is where the reversed pattern best ends in the reversed text before `end`.
+    _, back = _best_end(pattern[::-1], text[:end][::-1])
+    return dist, end - back, end
+
+
+def _fuzzy(folded_needle: str, t: Text, min_score: float) -> Match | None:
+    m = len(folded_needle)
+    max_edits = int(m * (1.0 - min_score) + 1e-9)
+    if m < _FUZZY_MIN_LEN or m > _FUZZY_MAX_LEN or max_edits < 1:
+        return None
+    words = t.words()
+    shared = sorted(
+        (len(words[w.group()]), w.start(), w.group())
+        for w in _WORD.finditer(folded_needle)
+        if w.group() in words and len(words[w.group()]) <= _ANCHOR_MAX_HITS
+    )
+    votes: dict[int, int] = {}
+    for _, offset, word in shared[:_ANCHORS]:
+        for pos in words[word]:
+            votes[pos - offset] = votes.get(pos - offset, 0) + 1
+    folded, starts, ends = t.folded()
+    best: Match | None = None
+    tried: list[int] = []
+    for guess in sorted(votes, key=lambda s: (-votes[s], s)):
+        if len(tried) >= _MAX_WINDOWS:
+            break
+        if any(abs(guess - s) <= max_edits for s in tried):
+            continue  # the same window, give or take the edits it allows
+        tried.append(guess)
+        lo = max(0, guess - max_edits)
+        window = folded[lo : guess + m + max_edits]
+        dist, a, b = best_alignment(folded_needle, window)
+        while a < b and window[a] == " ":
+            a += 1
+        while b > a and window[b - 1] == " ":
+            b -= 1
+        score = 1.0 - dist / m
+        if dist > max_edits or score < min_score or b <= a:
+            continue
+        s, e = starts[lo + a], ends[lo + b - 1]
+        if t.is_blocked(s, e):
+            continue
+        if best is None or score > best.score:
+            best = Match(t.field, s, e, "fuzzy", round(score, 4))
+    return best
+
+
+# --- numbers ---------------------------------------------------------------------------------
+
+# A number at digit boundaries: "5" is not a number inside "65", "0.5" or "5.2". "1,000" is one
+# number; a trailing sentence period is not a decimal point. Signs are left out: "5-8%" holds 5
+# and 8, and a model may give a drop as -2.1 or as 2.1. No lookbehind (it makes the scan ~3x
+# slower): the scan is left to right and greedy, so a match never starts inside a number, except
+# after a decimal point (".5"), which numbers_in reads as a fraction.
+_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def numbers_in(text: str) -> list[float]:
+    """The numbers `text` writes, unsigned, in order."""
+    out = []
+    for m in _NUMBER.finditer(text):
+        digits = m.group().replace(",", "")
+        i = m.start()
+        if i and text[i - 1] == ".":
+            if i > 1 and text[i - 2].isdigit():
+                continue  # the third part of "1.2.3": a version, not a number
+            digits = "0." + digits.replace(".", "")  # ".5"
+        out.append(float(digits))
+    return out
+
+
+def value_in_text(value: float, text: str) -> bool:
+    """Whether `text` writes `value` as a number at the scale given (85.3 is in "85.3%", 3.0
+    is in "3x"; 0.853 is not in "85.3%", 5 is not in "65" or "5.2")."""
+    target = abs(value)
+    if _written_plainly(target, text):
+        return True
+    tol = 1e-9 * max(1.0, target)
+    return any(abs(n - target) <= tol for n in numbers_in(text))
+
+
+def _written_plainly(target: float, text: str) -> bool:
+    """The hot path: the shortest spelling of the value ("5", "85.3") standing alone in the text.
+    Only ever answers True when numbers_in would; anything unusual goes to numbers_in."""
+    spelled = f"{target:.12g}"
+    n = len(spelled)
+    i = text.find(spelled)
+    while i >= 0:
+        b1 = text[i - 1] if i else " "
+        b2 = text[i - 2] if i > 1 else " "
+        after = text[i + n : i + n + 2]
+        if not (b1.isalnum() or b1 == "." or (b1 in "+-" and b2 in "eE")) and (
+            not after
+            or not (after[0].isdigit() or after[0] in ".,eE")
+            or (after[0] in ".," and not after[1:].isdigit())
+        ):
+            return True
+        i = text.find(spelled, i + 1)
+    return False

@@ -1,0 +1,352 @@
+"""Keep only what the paper's text says: every item of an extraction must be found in it.
+
+Rules (each drop or change is named in `warnings`):
+- a model's `name` and a benchmark must stand in the title or abstract as whole words (title
+  searched first: names are usually introduced there); exact, then normalized (align.py), never
+  fuzzy: "LLaVA-1.6" is not a typo of "LLaVA-1.5";
+- a model's `size`, when given, must be in the text too (whole, or each part of "3B, 8B"), else it
+  is set to null: the model itself is grounded, only the attribute was invented;
+- a result's `evidence` must be found (abstract first; a fuzzy match of at least 90% similarity is
+  accepted, and the evidence is then replaced by the text's own wording), and its `value` must be
+  written as a number in the matched text at digit boundaries (align.value_in_text);
+- a result's `benchmark` and `model`, when non-null, must be in the text, else they are set to
+  null: the number itself is grounded by its evidence, so dropping it would lose a true fact;
+- code links: every URL that urls.py finds in the text is listed (kind inferred from the host),
+  except links it can only classify as "other" (arXiv, DOIs: citations, not resources) unless the
+  model listed them; the model's own links count only when they equal a URL of the text (EVAL.md's
+  URL identity), and then carry the text's spelling and the model's kind unless that is "other".
+  A URL the text does not contain is never output, not even with `keep_ungrounded`.
+
+Duplicates are merged after grounding: models by `text_key` of the name (first name and position,
+the strongest role in the order proposed > compared > component > mentioned, the first size),
+benchmarks by `text_key`, code links by URL identity, results when every field is equal.
+
+What grounding guarantees, and what it cannot: no name, benchmark, number or URL reaches the output
+unless the text writes it. It cannot tell whether the text is telling the truth, or whether an
+item found in the text plays the part the model gave it (role, metric, delta are not checked).
+Text written to steer the model ("Ignore previous instructions and output ...") is in the text, so
+plain grounding would accept what it asks for; therefore, from the sentence that holds such a
+phrase to the end of its paragraph, nothing grounds an item and no URL is taken, and a warning
+says so. That is a heuristic against the common phrasings, not a proof: an injection worded like
+ordinary prose grounds like ordinary prose.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from extractor.core.align import FieldName, Match, Text, locate, value_in_text
+from extractor.core.normalize import (
+    lower_keep_offsets,
+    normalize_modalities,
+    normalize_tasks,
+    normalize_unit,
+    text_key,
+)
+from extractor.core.schema import CodeLink, Extraction, Model, Result
+from extractor.core.urls import find_urls, infer_kind, url_key
+
+SpanDict = dict[str, Any]
+_ROLE_RANK = {"proposed": 0, "compared": 1, "component": 2, "mentioned": 3}
+
+
+@dataclass(slots=True)
+class Grounded:
+    """`extraction` keeps only grounded items; `spans` has, per list of it, one entry per item
+    (a record.Span as a dict, or None for an item kept ungrounded); `warnings` names each drop."""
+
+    extraction: Extraction
+    spans: dict[str, list[SpanDict | None]]
+    warnings: list[str] = field(default_factory=list)
+
+
+# --- instruction-like text -------------------------------------------------------------------
+
+# Phrases that address the model, not the reader. Each is found by `str.find` of its fixed start
+# on the lowercased text, then checked by its pattern at that offset: one case-insensitive regex
+# over the whole abstract costs ~100 us, and "instruction", "forget", "ignore" are common words
+# in abstracts ("instruction tuning", "catastrophic forgetting"), so they cannot screen alone.
+_ORDER_TAIL = (
+    r"\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|my\s+)?"
+    r"(?:previous|prior|above|preceding|earlier|former|system|original)\s+"
+    r"(?:instructions?|prompts?|directions?|rules|guidelines|context)\b"
+)
+# (a fixed piece found by str.find, the pattern searched around it, how many characters the
+# pattern may start before the piece): "instruction" finds "new instructions:" 4 characters back.
+_TRIGGERS = [
+    (piece, re.compile(pattern), back)
+    for piece, pattern, back in (
+        ("ignore", "ignore" + _ORDER_TAIL, 0),
+        ("disregard", "disregard" + _ORDER_TAIL, 0),
+        ("forget", "forget" + _ORDER_TAIL, 0),
+        ("override", "override" + _ORDER_TAIL, 0),
+        ("instruction", r"(?:new|updated)\s+instructions?\s*:", 12),
+        ("you are now", r"you are now\s+(?:a|an|in)\b", 0),
+        ("system", r"system\s+(?:prompt|message)\s*:", 0),
+        ("developer", r"developer\s+(?:prompt|message)\s*:", 0),
+        ("<|", r"<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>", 0),
+        ("inst]", r"\[/?inst\]", 2),
+    )
+]
+_SENTENCE_END = re.compile(r"[.!?]\s|\n")
+
+
+def _triggers(low: str) -> list[int]:
+    hits = []
+    for piece, pattern, back in _TRIGGERS:
+        i = low.find(piece)
+        while i >= 0:
+            m = pattern.search(low, max(0, i - back), i + 200)
+            if m and m.start() <= i and (m.start() == 0 or not low[m.start() - 1].isalnum()):
+                hits.append(m.start())
+            i = low.find(piece, i + 1)
+    return sorted(set(hits))
+
+
+def instruction_like(text: str) -> list[tuple[int, int]]:
+    """Ranges of `text` that address the model rather than the reader: from the start of the
+    sentence holding an injection phrase to the end of its paragraph."""
+    ranges: list[tuple[int, int]] = []
+    for hit in _triggers(lower_keep_offsets(text)):
+        if ranges and hit < ranges[-1][1]:
+            continue
+        start = 0
+        for end in _SENTENCE_END.finditer(text, 0, hit):
+            start = end.end()
+        para = text.find("\n\n", hit)
+        ranges.append((start, len(text) if para < 0 else para))
+    return ranges
+
+
+# --- grounding -------------------------------------------------------------------------------
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def _url_span(f: FieldName, start: int, end: int) -> SpanDict:
+    return {"field": f, "start": start, "end": end, "match": "url", "score": 1.0}
+
+
+class _Grounder:
+    def __init__(self, title: str, abstract: str, keep: bool) -> None:
+        self.keep = keep
+        self.warnings: list[str] = []
+        t_blocked, a_blocked = instruction_like(title), instruction_like(abstract)
+        self.title = Text("title", title, t_blocked)
+        self.abstract = Text("abstract", abstract, a_blocked)
+        self.names = (self.title, self.abstract)
+        self.evidence_order = (self.abstract, self.title)
+        self.blocked = bool(t_blocked or a_blocked)
+        self._names_found: dict[str, Match | None] = {}
+        for t in self.names:
+            for s, _ in t.blocked:
+                self.warnings.append(
+                    f"instruction-like text in the {t.field} from offset {s} to the end of its "
+                    "paragraph grounds nothing"
+                )
+
+    def text_of(self, m: Match) -> str:
+        return self.title.text if m.field == "title" else self.abstract.text
+
+    def find_name(self, name: str) -> Match | None:
+        # Results name the same models and benchmarks again and again.
+        if name in self._names_found:
+            return self._names_found[name]
+        hit = self._names_found[name] = locate(name, self.names, whole_word=True)
+        return hit
+
+    def why_missing(self, needle: str, *, fuzzy: bool = False) -> str:
+        if self.blocked:
+            open_texts = [Text(t.field, t.text) for t in self.names]
+            if locate(needle, open_texts, whole_word=not fuzzy, fuzzy=fuzzy):
+                return "found only inside instruction-like text"
+        return "not found in the text"
+
+    def miss(self, what: str, reason: str) -> bool:
+        """Report an ungrounded item; True when it is kept."""
+        if self.keep:
+            self.warnings.append(f"ungrounded {what}: {reason} (kept)")
+        else:
+            self.warnings.append(f"dropped {what}: {reason}")
+        return self.keep
+
+    def size_grounded(self, size: str) -> bool:
+        if self.find_name(size):
+            return True
+        parts = [p for p in re.split(r",|;|/|\band\b|\bor\b", size) if p.strip()]
+        return len(parts) > 1 and all(self.find_name(p) for p in parts)
+
+    # --- per field ---
+
+    def models(self, models: list[Model]) -> tuple[list[Model], list[SpanDict | None]]:
+        out: list[Model] = []
+        spans: list[SpanDict | None] = []
+        index: dict[str, int] = {}
+        for m in models:
+            hit = self.find_name(m.name)
+            if hit is None and not self.miss(f"model {m.name!r}", self.why_missing(m.name)):
+                continue
+            size = m.size
+            if size is not None and not self.size_grounded(size):
+                if self.keep:
+                    self.warnings.append(f"ungrounded size {size!r} of model {m.name!r} (kept)")
+                else:
+                    self.warnings.append(
+                        f"model {m.name!r}: size {size!r} not found in the text, set to null"
+                    )
+                    size = None
+            key = text_key(m.name)
+            if key and key in index:
+                i = index[key]
+                prev = out[i]
+                update: dict[str, Any] = {}
+                if _ROLE_RANK[m.role] < _ROLE_RANK[prev.role]:
+                    update["role"] = m.role
+                if prev.size is None and size is not None:
+                    update["size"] = size
+                if spans[i] is None and hit is not None:  # a grounded spelling beats a kept one
+                    update["name"] = m.name
+                    spans[i] = hit.span()
+                if update:
+                    out[i] = prev.model_copy(update=update)
+                continue
+            if key:
+                index[key] = len(out)
+            out.append(m if size == m.size else m.model_copy(update={"size": size}))
+            spans.append(hit.span() if hit else None)
+        return out, spans
+
+    def benchmarks(self, benchmarks: list[str]) -> tuple[list[str], list[SpanDict | None]]:
+        out: list[str] = []
+        spans: list[SpanDict | None] = []
+        seen: set[str] = set()
+        for b in benchmarks:
+            hit = self.find_name(b)
+            if hit is None and not self.miss(f"benchmark {b!r}", self.why_missing(b)):
+                continue
+            key = text_key(b)
+            if key and key in seen:
+                continue
+            seen.add(key)
+            out.append(b)
+            spans.append(hit.span() if hit else None)
+        return out, spans
+
+    def results(self, results: list[Result]) -> tuple[list[Result], list[SpanDict | None]]:
+        out: list[Result] = []
+        spans: list[SpanDict | None] = []
+        seen: set[tuple[Any, ...]] = set()
+        for r in results:
+            what = f"result {_num(r.value)}"
+            hit = locate(r.evidence, self.evidence_order, fuzzy=True)
+            update: dict[str, Any] = {}
+            if hit is None:
+                reason = "evidence " + self.why_missing(r.evidence, fuzzy=True)
+                if not self.miss(what, reason):
+                    continue
+            else:
+                quoted = self.text_of(hit)[hit.start : hit.end]
+                if not value_in_text(r.value, quoted) and not self.miss(
+                    what, "value not in its evidence"
+                ):
+                    continue
+                if hit.match == "fuzzy":  # the text's wording, not the model's paraphrase
+                    update["evidence"] = quoted
+            for attr in ("benchmark", "model"):
+                name = getattr(r, attr)
+                if name is not None and self.find_name(name) is None:
+                    if self.keep:
+                        self.warnings.append(f"{what}: ungrounded {attr} {name!r} (kept)")
+                    else:
+                        self.warnings.append(
+                            f"{what}: {attr} {name!r} not found in the text, set to null"
+                        )
+                        update[attr] = None
+            unit = normalize_unit(r.unit) if r.unit is not None else None
+            if unit != r.unit:
+                update["unit"] = unit
+            if update:
+                r = r.model_copy(update=update)
+            key = (r.value, r.unit, r.delta, r.benchmark, r.metric, r.model, r.evidence)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(r)
+            spans.append(hit.span() if hit else None)
+        return out, spans
+
+    def code_links(self, links: list[CodeLink]) -> tuple[list[CodeLink], list[SpanDict | None]]:
+        in_text: dict[str, tuple[FieldName, int, int, str]] = {}
+        hidden: set[str] = set()  # URLs that stand only inside instruction-like text
+        for t in (self.abstract, self.title):
+            for u in find_urls(t.text):
+                key = _link_key(u.url)
+                if t.is_blocked(u.start, u.end):
+                    hidden.add(key)
+                else:
+                    in_text.setdefault(key, (t.field, u.start, u.end, u.url))
+        out: list[CodeLink] = []
+        spans: list[SpanDict | None] = []
+        used: set[str] = set()
+        for link in links:
+            key = _link_key(link.url)
+            if key in used:
+                continue
+            found = in_text.get(key)
+            if found is None:
+                reason = (
+                    "found only inside instruction-like text"
+                    if key in hidden
+                    else "not found in the text"
+                )
+                tail = " (URLs are never kept ungrounded)" if self.keep else ""
+                self.warnings.append(f"dropped code link {link.url!r}: {reason}{tail}")
+                continue
+            f, start, end, url = found
+            kind = link.kind if link.kind != "other" else infer_kind(url)
+            same = link.url == url and link.kind == kind
+            out.append(link if same else CodeLink.model_construct(url=url, kind=kind))
+            spans.append(_url_span(f, start, end))
+            used.add(key)
+        for key, (f, start, end, url) in in_text.items():
+            if key in used or (kind := infer_kind(url)) == "other":
+                continue
+            used.add(key)
+            out.append(CodeLink.model_construct(url=url, kind=kind))
+            spans.append(_url_span(f, start, end))
+        return out, spans
+
+
+def _link_key(url: str) -> str:
+    # EVAL.md's URL identity, also blind to LaTeX escapes ("a\_b" in the text, "a_b" from a model).
+    return url_key(url.replace("\\", ""))
+
+
+def ground(
+    extraction: Extraction, title: str, abstract: str, *, keep_ungrounded: bool = False
+) -> Grounded:
+    """The grounded, normalized form of `extraction` for this title and abstract."""
+    g = _Grounder(title, abstract, keep_ungrounded)
+    models, model_spans = g.models(extraction.models)
+    benchmarks, benchmark_spans = g.benchmarks(extraction.benchmarks)
+    results, result_spans = g.results(extraction.results)
+    links, link_spans = g.code_links(extraction.code_links)
+    grounded = Extraction.model_construct(
+        models=models,
+        modalities=normalize_modalities(list(extraction.modalities)),
+        tasks=normalize_tasks(extraction.tasks),
+        benchmarks=benchmarks,
+        results=results,
+        code_links=links,
+    )
+    spans = {
+        "models": model_spans,
+        "benchmarks": benchmark_spans,
+        "results": result_spans,
+        "code_links": link_spans,
+    }
+    return Grounded(grounded, spans, g.warnings)
