@@ -18,7 +18,9 @@ import diskcache
 from extractor.config import ModelConfig
 
 
-def cache_key(model: ModelConfig, prompt_version: str, schema_version: str, title: str, abstract: str) -> str:
+def cache_key(
+    model: ModelConfig, prompt_version: str, schema_version: str, title: str, abstract: str
+) -> str:
     parts = {
         "model": model.model,
         "mode": model.mode,
@@ -29,7 +31,9 @@ def cache_key(model: ModelConfig, prompt_version: str, schema_version: str, titl
         "title": title,
         "abstract": abstract,
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
 
 
 class ResponseCache:

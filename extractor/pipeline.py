@@ -84,7 +84,7 @@ class Pipeline:
             # Interrupted or failed: what already finished is still written, in order, up to
             # the first record that is not done; the rest is cancelled (and in the cache if
             # it got that far).
-            rest = [head] if head is not None else []
+            rest: list[asyncio.Task[Outcome] | None] = [head] if head is not None else []
             while not window.empty():
                 rest.append(window.get_nowait())
             for task in rest:
@@ -110,7 +110,9 @@ class Pipeline:
         finally:
             await window.put(None)
 
-    def _account(self, outcome: Outcome, summary: Summary, out: JsonlWriter, errors: JsonlWriter) -> None:
+    def _account(
+        self, outcome: Outcome, summary: Summary, out: JsonlWriter, errors: JsonlWriter
+    ) -> None:
         c = summary.counters
         c.done += 1
         c.input_tokens += outcome.input_tokens

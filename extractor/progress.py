@@ -39,7 +39,9 @@ def _duration(seconds: float) -> str:
 class Progress:
     """Redraws at most ten times a second; silent unless stderr is a terminal."""
 
-    def __init__(self, counters: Counters, *, total: int | None, enabled: bool, stream: TextIO = sys.stderr):
+    def __init__(
+        self, counters: Counters, *, total: int | None, enabled: bool, stream: TextIO = sys.stderr
+    ):
         self.c = counters
         self.total = total
         self.stream = stream

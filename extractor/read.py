@@ -143,7 +143,9 @@ def read_papers_page(lines: Iterable[str], path: str, warn: Warn) -> Iterator[Pa
             yield Paper(paper_id(title, line), title, line, path, title_line)
         else:
             if pending is not None:
-                warn(f"{path}:{pending[1]}: title without an abstract, skipped: {pending[0][:60]!r}")
+                warn(
+                    f"{path}:{pending[1]}: title without an abstract, skipped: {pending[0][:60]!r}"
+                )
             pending = (line, lineno)
     if pending is not None:
         warn(f"{path}:{pending[1]}: title without an abstract, skipped: {pending[0][:60]!r}")
@@ -195,7 +197,9 @@ def read_csv(lines: Iterable[str], path: str, warn: Warn) -> Iterator[Paper]:
     header = next(reader, None) or []
     columns = [h.strip().lower() for h in header]
     if "abstract" not in columns:
-        raise InputError(f"{path}: CSV header has no 'abstract' column (found: {', '.join(header)})")
+        raise InputError(
+            f"{path}: CSV header has no 'abstract' column (found: {', '.join(header)})"
+        )
     start = reader.line_num + 1
     for row in reader:
         if any(cell.strip() for cell in row):

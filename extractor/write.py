@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -45,7 +46,5 @@ class JsonlWriter:
 
 def remove_stale(path: str) -> None:
     """An errors file from an earlier run no longer describes anything once its records pass."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.remove(path)
-    except FileNotFoundError:
-        pass

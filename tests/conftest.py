@@ -52,7 +52,13 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("EXTRACTOR_CACHE_DIR", str(cache))
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EXTRACTOR_MODEL", "EXTRACTOR_CONCURRENCY", "EXTRACTOR_MODE"):
+    for var in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "EXTRACTOR_MODEL",
+        "EXTRACTOR_CONCURRENCY",
+        "EXTRACTOR_MODE",
+    ):
         monkeypatch.delenv(var, raising=False)
     return cache
 
@@ -92,7 +98,9 @@ def reply(content: dict[str, Any] | str, status: int = 200, **kwargs: Any) -> ht
 
 
 def models_list() -> httpx.Response:
-    return httpx.Response(200, json={"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+    return httpx.Response(
+        200, json={"object": "list", "data": [{"id": "test-model", "object": "model"}]}
+    )
 
 
 def sent_paper(request: httpx.Request) -> str:

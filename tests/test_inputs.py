@@ -49,7 +49,9 @@ def test_papers_pages_drop_the_chrome(tmp_path: Path) -> None:
     got = list(read_inputs([str(page)], None, warnings.append))
     assert [(p.title, p.line) for p in got] == [("First Title", 13), ("Second Title: Glued", 17)]
     assert got[0].abstract == abstract.strip()
-    assert warnings == [f"{page}:19: title without an abstract, skipped: 'Orphan title without abstract'"]
+    assert warnings == [
+        f"{page}:19: title without an abstract, skipped: 'Orphan title without abstract'"
+    ]
 
 
 def test_real_seed_files_507_pairs_411_distinct() -> None:
@@ -60,7 +62,10 @@ def test_real_seed_files_507_pairs_411_distinct() -> None:
     assert all(len(p.title) < 300 and len(p.abstract) > 300 for p in got)
     assert got[0].title == "MultiModN- Multimodal, Multi-Task, Interpretable Modular Networks"
     titles = {p.title for p in got}
-    assert "CC-OCR: A Comprehensive and Challenging OCR Benchmark for Evaluating Large Multimodal Models in Literacy" in titles
+    assert (
+        "CC-OCR: A Comprehensive and Challenging OCR Benchmark for Evaluating Large Multimodal Models in Literacy"
+        in titles
+    )
 
 
 def test_ids_are_stable_and_insensitive_to_rewrapping() -> None:
@@ -87,7 +92,7 @@ def test_jsonl_keeps_given_ids_and_reports_bad_lines(api: Any, tmp_path: Path) -
     assert f"{src}:3: record has no abstract, skipped" in result.stderr
     assert f"{src}:4: not a JSON object" in result.stderr
     records = read_jsonl(tmp_path / "out.jsonl")
-    assert [r["id"] for r in records][0] == "arxiv:1"
+    assert records[0]["id"] == "arxiv:1"
     assert [r["source"]["line"] for r in records] == [1, 6, 7]
 
 
@@ -95,7 +100,8 @@ def test_csv_input(api: Any, tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
     rows = papers(2)
     src.write_text(
-        "Title,Abstract,id\n" + "".join(f'"{r["title"]}","{r["abstract"]}",c{i}\n' for i, r in enumerate(rows)),
+        "Title,Abstract,id\n"
+        + "".join(f'"{r["title"]}","{r["abstract"]}",c{i}\n' for i, r in enumerate(rows)),
         encoding="utf-8",
     )
     result = invoke(str(src), "-o", str(tmp_path / "out.jsonl"))
@@ -159,7 +165,10 @@ def test_a_huge_abstract_is_truncated_in_the_prompt_only(api: Any, tmp_path: Pat
     assert result.exit_code == 0
     [record] = read_jsonl(tmp_path / "out.jsonl")
     assert record["abstract"] == huge.strip()  # nothing the user gave is lost
-    assert any(f"truncated from {len(huge.strip())} to {MAX_ABSTRACT_CHARS}" in w for w in record["warnings"])
+    assert any(
+        f"truncated from {len(huge.strip())} to {MAX_ABSTRACT_CHARS}" in w
+        for w in record["warnings"]
+    )
     sent = sent_paper(api.routes[1].calls[0].request)
     assert len(sent) < MAX_ABSTRACT_CHARS + 200
 
@@ -177,7 +186,9 @@ def test_output_is_in_input_order_whatever_the_finishing_order(tmp_path: Path) -
         mock.post("/chat/completions").mock(side_effect=slow_answer)
         result = invoke(str(src), "-o", str(tmp_path / "out.jsonl"), "-c", "8")
     assert result.exit_code == 0
-    assert [r["title"] for r in read_jsonl(tmp_path / "out.jsonl")] == [p["title"] for p in papers(40)]
+    assert [r["title"] for r in read_jsonl(tmp_path / "out.jsonl")] == [
+        p["title"] for p in papers(40)
+    ]
 
 
 def test_an_interrupted_run_keeps_what_finished_and_resumes_from_the_cache(tmp_path: Path) -> None:
@@ -213,7 +224,9 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "extractor", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "extractor", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.startswith("extractor, version")
 
 

@@ -23,7 +23,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(seconds: float) -> None:
         waited.append(seconds)
 
-    monkeypatch.setattr("extractor.call._sleep", fake_sleep)
+    monkeypatch.setattr("extractor.openai_call._sleep", fake_sleep)
     return waited
 
 
@@ -44,8 +44,12 @@ def bodies(route: Any) -> list[dict[str, Any]]:
     return [json.loads(call.request.content) for call in route.calls]
 
 
-def test_429_waits_as_long_as_retry_after_says(api: Any, tmp_path: Path, sleeps: list[float]) -> None:
-    limited = httpx.Response(429, headers={"Retry-After": "7"}, json={"error": {"message": "slow down"}})
+def test_429_waits_as_long_as_retry_after_says(
+    api: Any, tmp_path: Path, sleeps: list[float]
+) -> None:
+    limited = httpx.Response(
+        429, headers={"Retry-After": "7"}, json={"error": {"message": "slow down"}}
+    )
     route = api.post("/chat/completions").mock(side_effect=[limited, limited, answer])
     result, [record] = run_one(tmp_path)
     assert result.exit_code == 0
@@ -63,7 +67,9 @@ def test_retry_after_ms_is_honoured_too(api: Any, tmp_path: Path, sleeps: list[f
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-def test_server_errors_back_off_exponentially(api: Any, tmp_path: Path, sleeps: list[float], status: int) -> None:
+def test_server_errors_back_off_exponentially(
+    api: Any, tmp_path: Path, sleeps: list[float], status: int
+) -> None:
     failing = httpx.Response(status, json={"error": {"message": "oops"}})
     route = api.post("/chat/completions").mock(side_effect=[failing, failing, failing, answer])
     result, [record] = run_one(tmp_path)
@@ -73,16 +79,25 @@ def test_server_errors_back_off_exponentially(api: Any, tmp_path: Path, sleeps: 
 
 
 @pytest.mark.parametrize(
-    "failure", [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped"), httpx.ConnectError("refused")]
+    "failure",
+    [
+        httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("dropped"),
+        httpx.ConnectError("refused"),
+    ],
 )
-def test_timeouts_and_dropped_connections_are_retried(api: Any, tmp_path: Path, sleeps: list[float], failure: Exception) -> None:
+def test_timeouts_and_dropped_connections_are_retried(
+    api: Any, tmp_path: Path, sleeps: list[float], failure: Exception
+) -> None:
     route = api.post("/chat/completions").mock(side_effect=[failure, answer])
     result, [record] = run_one(tmp_path)
     assert result.exit_code == 0
     assert route.call_count == 2 and record["meta"]["attempts"] == 2
 
 
-def test_transport_retries_are_bounded_and_the_record_fails_alone(api: Any, tmp_path: Path, sleeps: list[float]) -> None:
+def test_transport_retries_are_bounded_and_the_record_fails_alone(
+    api: Any, tmp_path: Path, sleeps: list[float]
+) -> None:
     route = api.post("/chat/completions").mock(return_value=httpx.Response(503, json={"error": {}}))
     result, records = run_one(tmp_path, "--retries", "2")
     assert result.exit_code == 3 and records == []
@@ -92,31 +107,46 @@ def test_transport_retries_are_bounded_and_the_record_fails_alone(api: Any, tmp_
 
 
 def test_insufficient_quota_is_not_retried(api: Any, tmp_path: Path, sleeps: list[float]) -> None:
-    quota = httpx.Response(429, json={"error": {"message": "no credit", "type": "insufficient_quota", "code": "insufficient_quota"}})
+    quota = httpx.Response(
+        429,
+        json={
+            "error": {
+                "message": "no credit",
+                "type": "insufficient_quota",
+                "code": "insufficient_quota",
+            }
+        },
+    )
     route = api.post("/chat/completions").mock(return_value=quota)
     result, _ = run_one(tmp_path)
     assert result.exit_code == 2 and "no quota left" in result.stderr
     assert route.call_count == 1 and sleeps == []
 
 
-def test_malformed_json_is_reasked_with_the_error(api: Any, tmp_path: Path, sleeps: list[float]) -> None:
+def test_malformed_json_is_reasked_with_the_error(
+    api: Any, tmp_path: Path, sleeps: list[float]
+) -> None:
     route = api.post("/chat/completions").mock(side_effect=[reply('{"models": [oops'), answer])
     result, [record] = run_one(tmp_path)
     assert result.exit_code == 0
     assert record["meta"]["attempts"] == 2 and sleeps == []
     reask = bodies(route)[1]["messages"]
     assert len(reask) > len(bodies(route)[0]["messages"])
-    assert any("{\"models\": [oops" in str(m.get("content")) for m in reask)  # shown its bad answer
+    assert any('{"models": [oops' in str(m.get("content")) for m in reask)  # shown its bad answer
     assert record["meta"]["input_tokens"] == 240  # usage of both attempts
 
 
-def test_schema_invalid_output_is_reasked_with_the_validation_error(api: Any, tmp_path: Path) -> None:
+def test_schema_invalid_output_is_reasked_with_the_validation_error(
+    api: Any, tmp_path: Path
+) -> None:
     bad = {**EMPTY, "models": [{"name": "FooNet0", "role": "boss"}]}
     route = api.post("/chat/completions").mock(side_effect=[reply(bad), answer])
     result, [record] = run_one(tmp_path)
     assert result.exit_code == 0 and record["meta"]["attempts"] == 2
     reask = json.dumps(bodies(route)[1]["messages"])
-    assert "role" in reask and "proposed" in reask  # the validation error names the field and choices
+    assert (
+        "role" in reask and "proposed" in reask
+    )  # the validation error names the field and choices
 
 
 def test_reasks_are_bounded(api: Any, tmp_path: Path) -> None:
@@ -136,7 +166,10 @@ def test_truncated_output_is_reported_not_reasked(api: Any, tmp_path: Path) -> N
     assert route.call_count == 1
     [error] = read_jsonl(tmp_path / "out.errors.jsonl")
     assert error["error"]["type"] == "output_truncated"
-    assert "max_tokens=100" in error["error"]["message"] and "--max-tokens" in error["error"]["message"]
+    assert (
+        "max_tokens=100" in error["error"]["message"]
+        and "--max-tokens" in error["error"]["message"]
+    )
     # A failure is never cached: a re-run with more room asks again.
     route.mock(side_effect=answer)
     result, records = run_one(tmp_path, "--max-tokens", "4000")

@@ -28,7 +28,10 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 def papers(n: int) -> list[dict[str, Any]]:
     return [
-        {"title": f"Paper {i}: FooNet{i}", "abstract": f"We propose FooNet{i}, reaching {80 + i}.5% accuracy on ImageNet."}
+        {
+            "title": f"Paper {i}: FooNet{i}",
+            "abstract": f"We propose FooNet{i}, reaching {80 + i}.5% accuracy on ImageNet.",
+        }
         for i in range(n)
     ]
 
@@ -43,10 +46,17 @@ def extraction_for(paper_text: str) -> dict[str, Any]:
         "modalities": ["image"],
         "tasks": ["image classification"],
         "benchmarks": ["ImageNet"],
-        "results": [{
-            "value": float(value), "unit": "%", "delta": False, "benchmark": "ImageNet",
-            "metric": "accuracy", "model": name, "evidence": f"reaching {value}% accuracy on ImageNet",
-        }],  # fmt: skip
+        "results": [
+            {
+                "value": float(value),
+                "unit": "%",
+                "delta": False,
+                "benchmark": "ImageNet",
+                "metric": "accuracy",
+                "model": name,
+                "evidence": f"reaching {value}% accuracy on ImageNet",
+            }
+        ],
     }
 
 
@@ -55,7 +65,9 @@ def answer(request: httpx.Request) -> httpx.Response:
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
-    return CliRunner().invoke(cli, ["run", "--base-url", BASE_URL, *args], env=env, catch_exceptions=False)
+    return CliRunner().invoke(
+        cli, ["run", "--base-url", BASE_URL, *args], env=env, catch_exceptions=False
+    )
 
 
 @pytest.fixture
@@ -118,9 +130,17 @@ def test_second_run_is_served_from_the_cache_without_any_request(api: Any, tmp_p
 
 @pytest.mark.parametrize(
     "extra",
-    [["-m", "other-model"], ["--temperature", "0.5"], ["--prompt", "compact"], ["--max-tokens", "999"], ["--mode", "tools"]],
+    [
+        ["-m", "other-model"],
+        ["--temperature", "0.5"],
+        ["--prompt", "compact"],
+        ["--max-tokens", "999"],
+        ["--mode", "tools"],
+    ],
 )
-def test_what_changes_the_answer_changes_the_cache_key(api: Any, tmp_path: Path, extra: list[str]) -> None:
+def test_what_changes_the_answer_changes_the_cache_key(
+    api: Any, tmp_path: Path, extra: list[str]
+) -> None:
     route = api.post("/chat/completions").mock(side_effect=answer)
     src = write_jsonl(tmp_path / "in.jsonl", papers(2))
     assert invoke(str(src), "-o", str(tmp_path / "a.jsonl")).exit_code == 0
@@ -155,10 +175,15 @@ def test_the_api_key_reaches_no_output_log_cache_or_error_file(api: Any, tmp_pat
     secret = "sk-proj-SECRETabcdef1234567890"
     leak = f"Incorrect request for key {secret}; masked sk-proj-****7890"
     api.post("/chat/completions").mock(
-        side_effect=[answer, httpx.Response(400, json={"error": {"message": leak, "type": "invalid_request_error"}})]
+        side_effect=[
+            answer,
+            httpx.Response(400, json={"error": {"message": leak, "type": "invalid_request_error"}}),
+        ]
     )
     src = write_jsonl(tmp_path / "in.jsonl", papers(2))
-    result = invoke(str(src), "-o", str(tmp_path / "out.jsonl"), "-c", "1", env={"OPENAI_API_KEY": secret})
+    result = invoke(
+        str(src), "-o", str(tmp_path / "out.jsonl"), "-c", "1", env={"OPENAI_API_KEY": secret}
+    )
     assert result.exit_code == 3
     errors = read_jsonl(tmp_path / "out.errors.jsonl")
     assert errors[0]["error"]["type"] == "http_error"
@@ -172,7 +197,9 @@ def test_the_api_key_reaches_no_output_log_cache_or_error_file(api: Any, tmp_pat
     assert api.routes[0].calls[0].request.headers["authorization"] == f"Bearer {secret}"
 
 
-def test_failed_records_go_to_the_errors_file_and_the_rest_succeed(api: Any, tmp_path: Path) -> None:
+def test_failed_records_go_to_the_errors_file_and_the_rest_succeed(
+    api: Any, tmp_path: Path
+) -> None:
     def flaky(request: httpx.Request) -> httpx.Response:
         if "FooNet1," in sent_paper(request):
             return httpx.Response(400, json={"error": {"message": "context length exceeded"}})
@@ -182,7 +209,10 @@ def test_failed_records_go_to_the_errors_file_and_the_rest_succeed(api: Any, tmp
     src = write_jsonl(tmp_path / "in.jsonl", papers(3))
     result = invoke(str(src), "-o", str(tmp_path / "out.jsonl"))
     assert result.exit_code == 3
-    assert [r["title"] for r in read_jsonl(tmp_path / "out.jsonl")] == ["Paper 0: FooNet0", "Paper 2: FooNet2"]
+    assert [r["title"] for r in read_jsonl(tmp_path / "out.jsonl")] == [
+        "Paper 0: FooNet0",
+        "Paper 2: FooNet2",
+    ]
     [error] = read_jsonl(tmp_path / "out.errors.jsonl")
     ErrorRecord.model_validate(error)
     assert error["title"] == "Paper 1: FooNet1" and error["source"]["line"] == 2
@@ -196,7 +226,9 @@ def test_failed_records_go_to_the_errors_file_and_the_rest_succeed(api: Any, tmp
     assert not (tmp_path / "out.errors.jsonl").exists()  # a stale errors file would mislead
 
 
-def test_a_rejected_api_key_is_one_clear_error_not_n_failed_records(api: Any, tmp_path: Path) -> None:
+def test_a_rejected_api_key_is_one_clear_error_not_n_failed_records(
+    api: Any, tmp_path: Path
+) -> None:
     api.routes[0].mock(return_value=httpx.Response(401, json={"error": {"message": "bad key"}}))
     route = api.post("/chat/completions").mock(side_effect=answer)
     src = write_jsonl(tmp_path / "in.jsonl", papers(20))
@@ -233,6 +265,7 @@ def test_seed_files_give_411_distinct_papers_with_stable_ids(api: Any, tmp_path:
     assert len({r["id"] for r in records}) == 411
     assert "96 duplicate papers skipped" in result.stderr
     again = invoke(*map(str, reversed(SEEDS)), "-o", str(tmp_path / "again.jsonl"))
+    assert again.exit_code == 0 and "411 cached" in again.stderr
     assert {r["id"] for r in read_jsonl(tmp_path / "again.jsonl")} == {r["id"] for r in records}
     assert route.call_count == 411
 
@@ -240,7 +273,9 @@ def test_seed_files_give_411_distinct_papers_with_stable_ids(api: Any, tmp_path:
 def test_stdin_and_limit(api: Any, tmp_path: Path) -> None:
     api.post("/chat/completions").mock(side_effect=answer)
     data = "".join(json.dumps(p) + "\n" for p in papers(5))
-    result = CliRunner().invoke(cli, ["run", "--base-url", BASE_URL, "-", "-n", "2", "-q"], input=data)
+    result = CliRunner().invoke(
+        cli, ["run", "--base-url", BASE_URL, "-", "-n", "2", "-q"], input=data
+    )
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["source"] == {"path": "-", "line": 1}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from extractor.call import ModelCall
 from extractor.config import DEFAULT_LOCAL_MODEL, MODES, ModelConfig, RunConfig, default_cache_dir
 from extractor.prompt import VARIANTS
 
@@ -24,22 +26,90 @@ def _err(message: str) -> None:
 @click.command("run")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("-o", "--output", metavar="OUT.jsonl", help="Write records here (default: stdout).")
-@click.option("-e", "--errors", metavar="ERR.jsonl", help="Failed records (default: OUT.errors.jsonl).")
-@click.option("-m", "--model", envvar="EXTRACTOR_MODEL", help="Model name, or local:NAME / local:/path.gguf for the embedded model.  [env: EXTRACTOR_MODEL]")
-@click.option("--base-url", envvar="OPENAI_BASE_URL", help="Any OpenAI-compatible endpoint.  [env: OPENAI_BASE_URL]")
-@click.option("-c", "--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True, envvar="EXTRACTOR_CONCURRENCY", help="Requests in flight.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EXTRACTOR_CACHE_DIR", help="Response cache directory.  [env: EXTRACTOR_CACHE_DIR]")
+@click.option(
+    "-e", "--errors", metavar="ERR.jsonl", help="Failed records (default: OUT.errors.jsonl)."
+)
+@click.option(
+    "-m",
+    "--model",
+    envvar="EXTRACTOR_MODEL",
+    help="Model name, or local:NAME / local:/path.gguf for the embedded model.  [env: EXTRACTOR_MODEL]",
+)
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    help="Any OpenAI-compatible endpoint.  [env: OPENAI_BASE_URL]",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=8,
+    show_default=True,
+    envvar="EXTRACTOR_CONCURRENCY",
+    help="Requests in flight.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="EXTRACTOR_CACHE_DIR",
+    help="Response cache directory.  [env: EXTRACTOR_CACHE_DIR]",
+)
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
 @click.option("-n", "--limit", type=click.IntRange(0), help="Stop after N distinct papers.")
-@click.option("-f", "--format", "input_format", type=click.Choice(["papers", "jsonl", "csv"]), help="Input format (default: detected).")
-@click.option("--mode", type=click.Choice(MODES), default="json_schema", show_default=True, envvar="EXTRACTOR_MODE", help="How the schema is imposed on the model.")
-@click.option("--prompt", "prompt_variant", type=click.Choice(VARIANTS), help="Prompt variant (default: full; compact for local models).")
+@click.option(
+    "-f",
+    "--format",
+    "input_format",
+    type=click.Choice(["papers", "jsonl", "csv"]),
+    help="Input format (default: detected).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="json_schema",
+    show_default=True,
+    envvar="EXTRACTOR_MODE",
+    help="How the schema is imposed on the model.",
+)
+@click.option(
+    "--prompt",
+    "prompt_variant",
+    type=click.Choice(VARIANTS),
+    help="Prompt variant (default: full; compact for local models).",
+)
 @click.option("--temperature", type=float, default=0.0, show_default=True)
-@click.option("--max-tokens", type=click.IntRange(64), default=2048, show_default=True, help="Max output tokens per answer.")
-@click.option("--timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Seconds per request.")
-@click.option("--retries", type=click.IntRange(0, 20), default=6, show_default=True, help="Retries of transport failures (429, 5xx, timeouts).")
-@click.option("--reasks", type=click.IntRange(0, 5), default=2, show_default=True, help="Re-asks after invalid output.")
-@click.option("--keep-ungrounded", is_flag=True, help="Keep items not found in the text, flagged in warnings.")
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(64),
+    default=2048,
+    show_default=True,
+    help="Max output tokens per answer.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=120.0,
+    show_default=True,
+    help="Seconds per request.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 20),
+    default=6,
+    show_default=True,
+    help="Retries of transport failures (429, 5xx, timeouts).",
+)
+@click.option(
+    "--reasks",
+    type=click.IntRange(0, 5),
+    default=2,
+    show_default=True,
+    help="Re-asks after invalid output.",
+)
+@click.option(
+    "--keep-ungrounded", is_flag=True, help="Keep items not found in the text, flagged in warnings."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def run_command(
     inputs: tuple[str, ...], output: str | None, errors: str | None, model: str | None,
@@ -94,22 +164,29 @@ def run_command(
     sys.exit(execute(config))
 
 
-@contextlib.contextmanager
-def _endpoint(config: RunConfig) -> Iterator[None]:
-    """Start the embedded server for local: models; the rest of the run cannot tell."""
-    if not config.model.model.startswith("local:"):
-        yield
-        return
-    from extractor.local import local_endpoint
+def _make_call(config: RunConfig, stack: contextlib.ExitStack) -> Callable[[], ModelCall]:
+    """The real call, built on first use: a run answered from the cache imports no SDK and
+    starts no local server."""
 
-    with local_endpoint(config.model.model, parallel=min(config.concurrency, 2)) as base_url:
-        config.model.base_url = base_url
-        yield
+    def factory() -> ModelCall:
+        if config.model.model.startswith("local:"):
+            from extractor.local import local_endpoint
+
+            # llama.cpp serves each slot with its share of the context: two slots keep both
+            # cores busy on a small machine without starving the context of long abstracts.
+            endpoint = local_endpoint(config.model.model, parallel=min(config.concurrency, 2))
+            config.model.base_url = stack.enter_context(endpoint)
+        from extractor.openai_call import OpenAICall
+
+        return OpenAICall(config.model)
+
+    return factory
 
 
 def execute(config: RunConfig) -> int:
     from extractor.cache import ResponseCache
-    from extractor.call import FatalError, OpenAICall
+    from extractor.call import FatalError, LazyCall
+    from extractor.local.errors import LocalModelError
     from extractor.pipeline import Pipeline
     from extractor.progress import Counters, Progress
     from extractor.prompt import load_prompt
@@ -129,10 +206,6 @@ def execute(config: RunConfig) -> int:
         _err("no papers found in the input")
         return EXIT_USAGE
 
-    def all_papers() -> Iterator:  # type: ignore[type-arg]
-        yield first
-        yield from papers
-
     counters = Counters()
     progress = Progress(counters, total=config.limit, enabled=not config.quiet)
     cache = ResponseCache(config.cache_dir) if config.use_cache else None
@@ -141,15 +214,13 @@ def execute(config: RunConfig) -> int:
     summary = None
     status = EXIT_OK
     try:
-        with _endpoint(config):
-            call = OpenAICall(config.model)
+        with contextlib.ExitStack() as stack:
+            call = LazyCall(_make_call(config, stack))
             pipeline = Pipeline(config, call, load_prompt(config.model.prompt_variant), cache)
-            summary = asyncio.run(pipeline.run(all_papers(), out, errors, progress))
-    except FatalError as e:
-        progress.finish()
-        _err(str(e))
-        status = EXIT_USAGE
-    except InputError as e:
+            summary = asyncio.run(
+                pipeline.run(itertools.chain([first], papers), out, errors, progress)
+            )
+    except (FatalError, InputError, LocalModelError) as e:
         progress.finish()
         _err(str(e))
         status = EXIT_USAGE

@@ -25,7 +25,12 @@ def render(schema: dict[str, Any]) -> str:
 
 
 @click.command("schema")
-@click.option("--which", type=click.Choice(["record", "error", "extraction"]), default="record", show_default=True)
+@click.option(
+    "--which",
+    type=click.Choice(["record", "error", "extraction"]),
+    default="record",
+    show_default=True,
+)
 def schema_command(which: str) -> None:
     """Print the JSON Schema of the output record (or of the errors file, or the Extraction)."""
     click.echo(render(record_schemas()[f"{which}.schema.json"]), nl=False)

@@ -86,7 +86,9 @@ class Result(BaseModel):
 class CodeLink(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    url: str = Field(description="A URL exactly as written in the text, minus trailing punctuation.")
+    url: str = Field(
+        description="A URL exactly as written in the text, minus trailing punctuation."
+    )
     kind: LinkKind = Field(
         default="other",
         description="code (a repository), model (weights), data (a dataset), project_page, demo, or other.",
