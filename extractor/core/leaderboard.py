@@ -25,6 +25,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 Kind = Literal["benchmark", "metric", "model"]
@@ -85,6 +86,7 @@ _LOWER_STEMS = ("error", "perplexity", "latency", "hallucination", "chamfer", "d
 _COST_UNITS = {"ms", "s", "seconds", "minutes", "hours", "days", "gb", "mb", "tb", "kb"}
 
 
+@lru_cache(maxsize=1 << 16)  # a file repeats its names many times over
 def name_key(kind: Kind, name: str) -> str:
     """The key two names of one kind are merged by."""
     folded = fold(name)
@@ -365,13 +367,20 @@ class Pivot:
     cells: dict[tuple[str, Column], Cell]
     unattributed: int = 0  # level results on a benchmark credited to no model
     without_benchmark: int = 0  # level results tied to no benchmark
+    _by_column: dict[Column, list[tuple[str, Cell]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def cell(self, model: str, column: Column) -> Cell | None:
         return self.cells.get((model, column))
 
     def board(self, column: Column) -> list[tuple[str, Cell]]:
         """One column as a leaderboard: (model, cell), best first."""
-        entries = [(m, c) for (m, col), c in self.cells.items() if col == column]
+        if self._by_column is None:  # built once: scanning `cells` per column is quadratic
+            self._by_column = {}
+            for (model, col), cell in self.cells.items():
+                self._by_column.setdefault(col, []).append((model, cell))
+        entries = self._by_column.get(column, [])
         sign = 1 if column.lower_is_better else -1
         return sorted(entries, key=lambda mc: (sign * mc[1].value, mc[0].casefold()))
 

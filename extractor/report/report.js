@@ -556,7 +556,10 @@
 
   function focusFromHash() {
     var m = /^#paper=(.+)$/.exec(location.hash);
-    if (m) setFocus(decodeURIComponent(m[1]));
+    if (!m) return;
+    var id = m[1];
+    try { id = decodeURIComponent(id); } catch (err) { /* a raw id is still worth a try */ }
+    setFocus(id);
   }
 
   function init() {
