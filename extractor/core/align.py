@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -65,16 +66,13 @@ class Match(NamedTuple):
 
 # --- folding ---------------------------------------------------------------------------------
 
-# Printable ASCII that folds to itself or its lowercase, one to one: everything but space,
-# the apostrophe, the backslash and the backtick. Runs of it are handled in bulk (fast path).
-_SEGMENT = re.compile(
-    r"([!-&(-\[\]-_a-~]+)"  # 1: plain ASCII run
-    r"|(\s+)"  # 2: whitespace run -> one space
-    r"|\\([%&_#$\{\}])"  # 3: LaTeX escape -> the character
-    r"|(``|'')"  # 4: LaTeX double quotes -> "
-    r"|(.)",  # 5: anything else, folded one character at a time
-    re.DOTALL,
-)
+# Where folding may change something: a character other than a space that is not printable
+# ASCII, or is one of \\ ` '. Between two of them the text only needs lowercasing, one character
+# to one, and is copied in bulk (an abstract is mostly such text). Runs of spaces are searched
+# only in texts that have one: a space is the commonest character, and matching it costs.
+_SPECIAL = re.compile(r"[^ -&(-\[\]-_a-~]")
+_SPECIAL_OR_SPACES = re.compile(r"[^ -&(-\[\]-_a-~]|  +")
+_LATEX_ESCAPED = frozenset("%&_#${}")
 
 _PUNCT = {
     **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4`", "'"),
@@ -100,34 +98,106 @@ def _fold_char(c: str) -> str:
     return f
 
 
-def fold(text: str) -> tuple[str, list[int], list[int]]:
-    """The folded text, and for each folded character the start and end of its source."""
+class Folded:
+    """A folded text and the way back: `source(a, b)` is the span of the original text that
+    the folded characters `[a, b)` come from.
+
+    The map is kept per segment, not per character: an abstract is a few long runs copied one
+    to one between a few folded characters, and a list of ints per character would cost more
+    than the folding itself."""
+
+    __slots__ = ("_copy", "_first", "_source_end", "_source_start", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._first: list[int] = []  # folded offset where each segment starts
+        self._source_start: list[int] = []
+        self._source_end: list[int] = []  # for a folded (not copied) segment
+        self._copy: list[bool] = []
+
+    def _segment(self, first: int, start: int, end: int, copy: bool) -> None:
+        self._first.append(first)
+        self._source_start.append(start)
+        self._source_end.append(end)
+        self._copy.append(copy)
+
+    def _locate(self, a: int) -> int:
+        return bisect_right(self._first, a) - 1
+
+    def source(self, a: int, b: int) -> tuple[int, int]:
+        i = self._locate(a)
+        start = self._source_start[i] + (a - self._first[i] if self._copy[i] else 0)
+        j = self._locate(b - 1)
+        copied_end = self._source_start[j] + (b - self._first[j])
+        return start, copied_end if self._copy[j] else self._source_end[j]
+
+
+def fold(text: str) -> Folded:
+    """`text` folded for comparison (see the module's docstring), with the map back to it."""
+    out = Folded(text)
     parts: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    for m in _SEGMENT.finditer(text):
-        s, e = m.span()
-        kind = m.lastindex
-        if kind == 1:
-            parts.append(m.group(1).lower())
-            starts.extend(range(s, e))
-            ends.extend(range(s + 1, e + 1))
-        elif kind == 5:
-            f = _fold_char(m.group(5))
-            if f:
-                parts.append(f)
-                starts.extend([s] * len(f))
-                ends.extend([e] * len(f))
+    size = 0  # folded characters so far
+    n = len(text)
+    pos = 0  # text[:pos] is folded
+
+    def emit(f: str, s: int, e: int) -> None:
+        nonlocal pos, size
+        if s > pos:
+            out._segment(size, pos, s, True)
+            parts.append(text[pos:s].lower())
+            size += s - pos
+        if f:
+            out._segment(size, s, e, False)
+            parts.append(f)
+            size += len(f)
+        pos = e
+
+    special = _SPECIAL_OR_SPACES if "  " in text else _SPECIAL
+    for m in special.finditer(text):
+        s = m.start()
+        if s < pos:
+            continue  # inside a whitespace run or a pair already folded
+        c = text[s]
+        nxt = text[s + 1] if s + 1 < n else ""
+        if c.isspace():  # the whole run, spaces before it included, is one space
+            while s > pos and text[s - 1] == " ":
+                s -= 1
+            e = m.end()
+            while e < n and text[e].isspace():
+                e += 1
+            emit(" ", s, e)
+        elif c == "\\":
+            if nxt in _LATEX_ESCAPED and nxt:
+                emit(nxt, s, s + 2)
+            else:
+                emit("\\", s, s + 1)
+        elif c in "'`":
+            if nxt == c:  # LaTeX ``quotes''
+                emit('"', s, s + 2)
+            else:
+                emit("'", s, s + 1)
         else:
-            parts.append(" " if kind == 2 else m.group(3) if kind == 3 else '"')
-            starts.append(s)
-            ends.append(e)
-    return "".join(parts), starts, ends
+            f = _fold_char(c)
+            if f or not unicodedata.combining(c) or (s == pos and not parts):
+                emit(f, s, s + 1)
+                continue
+            # A combining mark folds to nothing but belongs to the letter before it: widen that
+            # letter's source, so a match ending on "a" of "a\u0300" covers the accent too.
+            emit("", s, s)
+            if out._copy[-1]:
+                last = out._source_start[-1] + (size - 1 - out._first[-1])
+                out._segment(size - 1, last, s + 1, False)
+            else:
+                out._source_end[-1] = s + 1
+            pos = s + 1
+    emit("", n, n)
+    out.text = "".join(parts)
+    return out
 
 
 def fold_string(text: str) -> str:
     """The folded form of a needle: what `locate` compares at the normalized level."""
-    return fold(text)[0].strip(" ")
+    return fold(text).text.strip(" ")
 
 
 # --- texts -----------------------------------------------------------------------------------
@@ -150,10 +220,10 @@ class Text:
         self.field: FieldName = field
         self.text = text
         self.blocked = tuple(blocked)
-        self._folded: tuple[str, list[int], list[int]] | None = None
+        self._folded: Folded | None = None
         self._words: dict[str, list[int]] | None = None
 
-    def folded(self) -> tuple[str, list[int], list[int]]:
+    def folded(self) -> Folded:
         if self._folded is None:
             self._folded = fold(self.text)
         return self._folded
@@ -162,7 +232,7 @@ class Text:
         """Folded word -> its start offsets in the folded text."""
         if self._words is None:
             index: dict[str, list[int]] = {}
-            for m in _WORD.finditer(self.folded()[0]):
+            for m in _WORD.finditer(self.folded().text):
                 index.setdefault(m.group(), []).append(m.start())
             self._words = index
         return self._words
@@ -216,13 +286,13 @@ def locate(
         return None
     n = len(folded_needle)
     for t in texts:
-        folded, starts, ends = t.folded()
-        i = _find(folded, folded_needle, whole_word)
+        folded = t.folded()
+        i = _find(folded.text, folded_needle, whole_word)
         while i >= 0:
-            s, e = starts[i], ends[i + n - 1]
+            s, e = folded.source(i, i + n)
             if not t.blocked or not t.is_blocked(s, e):
                 return Match(t.field, s, e, "normalized")
-            i = _find(folded, folded_needle, whole_word, i + 1)
+            i = _find(folded.text, folded_needle, whole_word, i + 1)
     if fuzzy:
         for t in texts:
             m = _fuzzy(folded_needle, t, min_score)
@@ -289,7 +359,7 @@ def _fuzzy(folded_needle: str, t: Text, min_score: float) -> Match | None:
     for _, offset, word in shared[:_ANCHORS]:
         for pos in words[word]:
             votes[pos - offset] = votes.get(pos - offset, 0) + 1
-    folded, starts, ends = t.folded()
+    folded = t.folded()
     best: Match | None = None
     tried: list[int] = []
     for guess in sorted(votes, key=lambda s: (-votes[s], s)):
@@ -299,7 +369,7 @@ def _fuzzy(folded_needle: str, t: Text, min_score: float) -> Match | None:
             continue  # the same window, give or take the edits it allows
         tried.append(guess)
         lo = max(0, guess - max_edits)
-        window = folded[lo : guess + m + max_edits]
+        window = folded.text[lo : guess + m + max_edits]
         dist, a, b = best_alignment(folded_needle, window)
         while a < b and window[a] == " ":
             a += 1
@@ -308,7 +378,7 @@ def _fuzzy(folded_needle: str, t: Text, min_score: float) -> Match | None:
         score = 1.0 - dist / m
         if dist > max_edits or score < min_score or b <= a:
             continue
-        s, e = starts[lo + a], ends[lo + b - 1]
+        s, e = folded.source(lo + a, lo + b)
         if t.is_blocked(s, e):
             continue
         if best is None or score > best.score:
