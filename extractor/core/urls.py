@@ -85,7 +85,8 @@ def _starts(low: str) -> list[int]:
         while s > 0 and low[s - 1] in _HOST_CHARS:
             s -= 1
         after = i + len(_PAGE)
-        ends_host = after == len(low) or low[after] not in _HOST_CHARS
+        rest = low[after : after + 2]  # "name.github.io." ends a sentence, not the host
+        ends_host = rest[:1] not in _HOST_CHARS or (rest[0] == "." and rest[1:] not in _HOST_CHARS)
         if s < i and ends_host and (s == 0 or low[s - 1] not in "/@:"):
             starts.append(s)
         i = low.find(_PAGE, i + 1)
