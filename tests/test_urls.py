@@ -126,3 +126,4 @@ def test_url_key_follows_eval_md() -> None:
     assert url_key("github.com/A/B.") == "github.com/A/B"
     assert url_key("https://x.org/a),;") == "x.org/a"
     assert url_key("https://x.org/A") != url_key("https://x.org/a")  # paths keep their case
+    assert url_key("FTP://X.org/a") == "ftp://x.org/a" != url_key("https://x.org/a")

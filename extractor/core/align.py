@@ -14,10 +14,11 @@ anywhere beats a folded one:
 Offsets always index the original, unfolded text, so `text[start:end]` is what the user reads.
 Folding keeps, for every folded character, the span of original characters it came from.
 
-Fuzzy matching stays linear in the text's length: candidate windows are anchored on the rarest
-words the string shares with the text, and each window is scored with Myers' bit-parallel edit
-distance (Python integers as bit vectors), so a 100 KB abstract costs a dictionary lookup per
-word of the string plus a few windows of the string's own length.
+Fuzzy matching stays linear in the text's length: candidate windows are placed by the rarest
+words the string shares with the text (`str.count`/`str.find`, no index to build), windows that
+cannot be close are skipped by counting shared trigrams, and the rest are scored with Myers'
+bit-parallel edit distance (Python integers as bit vectors). A 100 KB abstract costs a fold of
+the text and a few windows of the string's own length.
 """
 
 from __future__ import annotations
@@ -206,13 +207,13 @@ _WORD = re.compile(r"\w+")
 
 
 class Text:
-    """One field of a paper. Its folded form and word index are built on first need, so a
+    """One field of a paper. Its folded form is built on first need, so a
     string found verbatim costs nothing more than `str.find`.
 
     `blocked` holds original-offset ranges that may not ground anything (see ground.py).
     """
 
-    __slots__ = ("_folded", "_words", "blocked", "field", "text")
+    __slots__ = ("_folded", "blocked", "field", "text")
 
     def __init__(
         self, field: FieldName, text: str, blocked: Sequence[tuple[int, int]] = ()
@@ -221,21 +222,11 @@ class Text:
         self.text = text
         self.blocked = tuple(blocked)
         self._folded: Folded | None = None
-        self._words: dict[str, list[int]] | None = None
 
     def folded(self) -> Folded:
         if self._folded is None:
             self._folded = fold(self.text)
         return self._folded
-
-    def words(self) -> dict[str, list[int]]:
-        """Folded word -> its start offsets in the folded text."""
-        if self._words is None:
-            index: dict[str, list[int]] = {}
-            for m in _WORD.finditer(self.folded().text):
-                index.setdefault(m.group(), []).append(m.start())
-            self._words = index
-        return self._words
 
     def is_blocked(self, start: int, end: int) -> bool:
         return any(start < b and a < end for a, b in self.blocked)
@@ -344,22 +335,37 @@ def best_alignment(pattern: str, text: str) -> tuple[int, int, int]:
     return dist, end - back, end
 
 
+def _anchors(folded_needle: str, hay: str) -> list[tuple[int, str]]:
+    """(offset in the needle, word) for the rarest distinctive words the text also holds."""
+    words = [(w.start(), w.group()) for w in _WORD.finditer(folded_needle)]
+    distinctive = [(o, w) for o, w in words if len(w) >= 4 or any(c.isdigit() for c in w)]
+    counted = []
+    for offset, word in distinctive or words:
+        hits = hay.count(word)
+        if 0 < hits <= _ANCHOR_MAX_HITS:
+            counted.append((hits, offset, word))
+    counted.sort()
+    return [(offset, word) for _, offset, word in counted[:_ANCHORS]]
+
+
 def _fuzzy(folded_needle: str, t: Text, min_score: float) -> Match | None:
     m = len(folded_needle)
     max_edits = int(m * (1.0 - min_score) + 1e-9)
     if m < _FUZZY_MIN_LEN or m > _FUZZY_MAX_LEN or max_edits < 1:
         return None
-    words = t.words()
-    shared = sorted(
-        (len(words[w.group()]), w.start(), w.group())
-        for w in _WORD.finditer(folded_needle)
-        if w.group() in words and len(words[w.group()]) <= _ANCHOR_MAX_HITS
-    )
-    votes: dict[int, int] = {}
-    for _, offset, word in shared[:_ANCHORS]:
-        for pos in words[word]:
-            votes[pos - offset] = votes.get(pos - offset, 0) + 1
     folded = t.folded()
+    hay = folded.text
+    votes: dict[int, int] = {}
+    for offset, word in _anchors(folded_needle, hay):
+        i = hay.find(word)
+        while i >= 0:
+            votes[i - offset] = votes.get(i - offset, 0) + 1
+            i = hay.find(word, i + 1)
+    # q-gram lemma: a string within k edits of the needle keeps all but at most q*k of the
+    # needle's (m - q + 1) q-grams. Counting them is a few substring tests per window, where the
+    # edit distance costs a step per window character, so hopeless windows are skipped first.
+    grams = [folded_needle[i : i + 3] for i in range(m - 2)]
+    need = len(grams) - 3 * max_edits
     best: Match | None = None
     tried: list[int] = []
     for guess in sorted(votes, key=lambda s: (-votes[s], s)):
@@ -369,20 +375,27 @@ def _fuzzy(folded_needle: str, t: Text, min_score: float) -> Match | None:
             continue  # the same window, give or take the edits it allows
         tried.append(guess)
         lo = max(0, guess - max_edits)
-        window = folded.text[lo : guess + m + max_edits]
-        dist, a, b = best_alignment(folded_needle, window)
+        window = hay[lo : guess + m + max_edits]
+        if sum(g in window for g in grams) < need:
+            continue
+        dist, end = _best_end(folded_needle, window)
+        if dist > max_edits or 1.0 - dist / m < min_score:
+            continue
+        # The start is where the reversed needle best ends in the reversed text before `end`.
+        _, back = _best_end(folded_needle[::-1], window[:end][::-1])
+        a, b = end - back, end
         while a < b and window[a] == " ":
             a += 1
         while b > a and window[b - 1] == " ":
             b -= 1
-        score = 1.0 - dist / m
-        if dist > max_edits or score < min_score or b <= a:
+        if b <= a:
             continue
         s, e = folded.source(lo + a, lo + b)
         if t.is_blocked(s, e):
             continue
+        score = round(1.0 - dist / m, 4)
         if best is None or score > best.score:
-            best = Match(t.field, s, e, "fuzzy", round(score, 4))
+            best = Match(t.field, s, e, "fuzzy", score)
     return best
 
 

@@ -74,20 +74,21 @@ _ORDER_TAIL = (
     r"(?:instructions?|prompts?|directions?|rules|guidelines|context)\b"
 )
 # (a fixed piece found by str.find, the pattern searched around it, how many characters the
-# pattern may start before the piece): "instruction" finds "new instructions:" 4 characters back.
+# pattern may start before the piece, a character the pattern needs: when the text lacks it, a
+# one-character test rules the pattern out without the slower multi-character find).
 _TRIGGERS = [
-    (piece, re.compile(pattern), back)
-    for piece, pattern, back in (
-        ("ignore", "ignore" + _ORDER_TAIL, 0),
-        ("disregard", "disregard" + _ORDER_TAIL, 0),
-        ("forget", "forget" + _ORDER_TAIL, 0),
-        ("override", "override" + _ORDER_TAIL, 0),
-        ("instruction", r"(?:new|updated)\s+instructions?\s*:", 12),
-        ("you are now", r"you are now\s+(?:a|an|in)\b", 0),
-        ("system", r"system\s+(?:prompt|message)\s*:", 0),
-        ("developer", r"developer\s+(?:prompt|message)\s*:", 0),
-        ("<|", r"<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>", 0),
-        ("inst]", r"\[/?inst\]", 2),
+    (piece, re.compile(pattern), back, needs)
+    for piece, pattern, back, needs in (
+        ("ignore", "ignore" + _ORDER_TAIL, 0, ""),
+        ("disregard", "disregard" + _ORDER_TAIL, 0, ""),
+        ("forget", "forget" + _ORDER_TAIL, 0, ""),
+        ("override", "override" + _ORDER_TAIL, 0, ""),
+        ("instruction", r"(?:new|updated)\s+instructions?\s*:", 12, ":"),
+        ("you are now", r"you are now\s+(?:a|an|in)\b", 0, ""),
+        ("system", r"system\s+(?:prompt|message)\s*:", 0, ":"),
+        ("developer", r"developer\s+(?:prompt|message)\s*:", 0, ":"),
+        ("<|", r"<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>", 0, "|"),
+        ("inst]", r"\[/?inst\]", 2, "]"),
     )
 ]
 _SENTENCE_END = re.compile(r"[.!?]\s|\n")
@@ -95,7 +96,9 @@ _SENTENCE_END = re.compile(r"[.!?]\s|\n")
 
 def _triggers(low: str) -> list[int]:
     hits = []
-    for piece, pattern, back in _TRIGGERS:
+    for piece, pattern, back, needs in _TRIGGERS:
+        if needs and needs not in low:
+            continue
         i = low.find(piece)
         while i >= 0:
             m = pattern.search(low, max(0, i - back), i + 200)

@@ -12,7 +12,7 @@ abstracts), and then loses trailing sentence punctuation and unbalanced closing 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from extractor.core.normalize import lower_keep_offsets
@@ -27,15 +27,18 @@ _BODY = re.compile(
 # Bare addresses are taken only on hosts that hold nothing but code, weights and pages, and with
 # a path there (a bare "github.com" names the site, not a link); "name.github.io" is a page.
 _SCHEME = "://"
-_BARE = ("github.com/", "gitlab.com/", "bitbucket.org/", "huggingface.co/", "hf.co/")
+# Bare hosts by the ".co"/".org" that every one of them holds, so one find looks for all.
+_BARE = {
+    ".co": ("github.com/", "gitlab.com/", "huggingface.co/", "hf.co/"),
+    ".org": ("bitbucket.org/",),
+}
 _PAGE = ".github.io"
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 _TRAILING = ".,;:!?*'\""
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
 
-@dataclass(frozen=True, slots=True)
-class FoundUrl:
+class FoundUrl(NamedTuple):
     """A URL as written, at `text[start:end]`."""
 
     url: str
@@ -65,20 +68,24 @@ def _starts(low: str) -> list[int]:
         elif low.endswith("http", 0, i):
             starts.append(i - 4)
         i = low.find(_SCHEME, i + 1)
-    # Every bare host holds ".co" but bitbucket.org: one find usually rules all of them out.
-    anchors = ["www."]
-    if ".co" in low:
-        anchors += [a for a in _BARE if ".co" in a]
-    if "bitbucket.org/" in low:
-        anchors.append("bitbucket.org/")
-    for anchor in anchors:
-        i = low.find(anchor)
+    candidates = []
+    i = low.find("www.")
+    while i >= 0:
+        candidates.append(i)
+        i = low.find("www.", i + 1)
+    for dot, hosts in _BARE.items():
+        i = low.find(dot)
         while i >= 0:
-            # Not inside a longer name or address ("mywww.", "api.github.com/"); a URL with a
-            # scheme that holds it was found above, and overlaps are dropped in find_urls.
-            if i == 0 or (low[i - 1] not in _HOST_CHARS and low[i - 1] not in "/@:"):
-                starts.append(i)
-            i = low.find(anchor, i + 1)
+            for host in hosts:
+                start = i - host.index(dot)
+                if start >= 0 and low.startswith(host, start):
+                    candidates.append(start)
+            i = low.find(dot, i + 1)
+    for i in candidates:
+        # Not inside a longer name or address ("mywww.", "api.github.com/"); a URL with a
+        # scheme that holds it was found above, and overlaps are dropped in find_urls.
+        if i == 0 or (low[i - 1] not in _HOST_CHARS and low[i - 1] not in "/@:"):
+            starts.append(i)
     i = low.find(_PAGE)
     while i >= 0:
         s = i
@@ -136,12 +143,15 @@ def url_key(url: str) -> str:
     """EVAL.md's URL identity: scheme and host lowercased, http/https and a leading "www."
     ignored, trailing "/", ".", ",", ";", ")" dropped."""
     u = url.strip()
-    scheme = re.match(r"(?i)https?://", u)
-    if scheme:
-        u = u[scheme.end() :]
+    scheme = ""
+    cut = u.find("://")
+    if 0 < cut <= 10 and u[:cut].isalpha():
+        scheme = u[:cut].lower()
+        u = u[cut + 3 :]
+    prefix = "" if scheme in ("", "http", "https") else scheme + "://"
     host, sep, rest = u.partition("/")
     host = host.lower().removeprefix("www.")
-    return (host + sep + rest).rstrip("/.,;)")
+    return (prefix + host + sep + rest).rstrip("/.,;)")
 
 
 _CODE_HOSTS = {"github.com", "gitlab.com", "bitbucket.org", "gitee.com", "codeberg.org"}
