@@ -291,6 +291,22 @@ def test_latex_escaped_url_matches_the_models_unescaped_one() -> None:
     assert g.warnings == []
 
 
+def test_a_name_only_inside_a_url_is_not_grounded() -> None:
+    # GUIDELINES.md: "A name that appears only inside a URL is not listed."
+    abstract = "We release LLaVA-Phi code at https://github.com/zhuyiche/llava-phi and LLaVA-Phi."
+    ex = extraction(
+        models=[
+            {"name": "llava-phi", "role": "proposed"},
+            {"name": "zhuyiche", "role": "mentioned"},
+        ]
+    )
+    g = run(ex, title="Mipha", abstract=abstract)
+    # "llava-phi" folds to the text's "LLaVA-Phi" outside the URL: kept, with that span
+    assert [m.name for m in g.extraction.models] == ["llava-phi"]
+    assert source(g.spans["models"][0], title="Mipha", abstract=abstract) == "LLaVA-Phi"
+    assert g.warnings == ["dropped model 'zhuyiche': found only inside a URL"]
+
+
 # --- keep_ungrounded -----------------------------------------------------------------------------
 
 
@@ -437,3 +453,27 @@ def test_ground_is_fast_on_the_exact_path() -> None:
             ground(*args)
         best = min(best, (time.perf_counter() - started) / len(records))
     assert best < 1e-3, f"{best * 1e6:.0f} us a record"
+
+
+def test_ground_stays_fast_on_a_100_kb_text() -> None:
+    from tests.conftest import SEEDS
+
+    if not SEEDS:
+        pytest.skip("shared/seeds not available")
+    abstract = SEEDS[0].read_text(encoding="utf-8")[:100_000]
+    clause = abstract[50_000:50_090]
+    ex = extraction(
+        models=[{"name": "GPT-5", "role": "compared"}, {"name": "Zorblax", "role": "proposed"}],
+        benchmarks=["FakeBench-42"],
+        results=[
+            result(99.9, "achieves 99.9% accuracy on the FakeBench-42 benchmark overall"),
+            result(1.0, clause[:30] + clause[31:]),  # one character dropped: a fuzzy match
+        ],
+        code_links=[{"url": "https://evil.example", "kind": "code"}],
+    )
+    started = time.perf_counter()
+    g = ground(ex, "A title", abstract)
+    elapsed = time.perf_counter() - started
+    assert g.extraction.models == [] and g.extraction.benchmarks == []
+    assert len(g.extraction.code_links) > 10  # the seed page's own URLs
+    assert elapsed < 1.0, elapsed  # ~10 ms: one fold of 100 KB, finds, a few windows

@@ -210,17 +210,24 @@ class Text:
     """One field of a paper. Its folded form is built on first need, so a
     string found verbatim costs nothing more than `str.find`.
 
-    `blocked` holds original-offset ranges that may not ground anything (see ground.py).
+    `blocked` holds original-offset ranges that may not ground anything (instruction-like text,
+    see ground.py); `urls` the URLs' ranges, which may not ground a name (GUIDELINES.md: a name
+    that appears only inside a URL is not listed).
     """
 
-    __slots__ = ("_folded", "blocked", "field", "text")
+    __slots__ = ("_folded", "blocked", "field", "text", "urls")
 
     def __init__(
-        self, field: FieldName, text: str, blocked: Sequence[tuple[int, int]] = ()
+        self,
+        field: FieldName,
+        text: str,
+        blocked: Sequence[tuple[int, int]] = (),
+        urls: Sequence[tuple[int, int]] = (),
     ) -> None:
         self.field: FieldName = field
         self.text = text
         self.blocked = tuple(blocked)
+        self.urls = tuple(urls)
         self._folded: Folded | None = None
 
     def folded(self) -> Folded:
@@ -228,8 +235,14 @@ class Text:
             self._folded = fold(self.text)
         return self._folded
 
-    def is_blocked(self, start: int, end: int) -> bool:
-        return any(start < b and a < end for a, b in self.blocked)
+    def guarded(self, outside_urls: bool) -> bool:
+        """Whether any range may reject a match (else `is_blocked` need not be asked)."""
+        return bool(self.blocked or (outside_urls and self.urls))
+
+    def is_blocked(self, start: int, end: int, outside_urls: bool = False) -> bool:
+        if any(start < b and a < end for a, b in self.blocked):
+            return True
+        return outside_urls and any(start < b and a < end for a, b in self.urls)
 
 
 def _find(hay: str, needle: str, whole_word: bool, start: int = 0) -> int:
@@ -253,12 +266,14 @@ def locate(
     texts: Sequence[Text],
     *,
     whole_word: bool = False,
+    outside_urls: bool = False,
     fuzzy: bool = False,
     min_score: float = FUZZY_MIN_SCORE,
 ) -> Match | None:
     """Where `needle` stands in `texts` (searched in the order given), or None.
 
     `whole_word`: the match may not start or end inside a word of the text.
+    `outside_urls`: the match may not overlap a URL of the text (`Text.urls`).
     `fuzzy`: allow the bounded fuzzy level (similarity >= `min_score`).
     Matches overlapping a text's blocked ranges are skipped.
     """
@@ -267,9 +282,10 @@ def locate(
         return None
     n = len(needle)
     for t in texts:
+        guarded = t.guarded(outside_urls)
         i = _find(t.text, needle, whole_word)
         while i >= 0:
-            if not t.blocked or not t.is_blocked(i, i + n):
+            if not guarded or not t.is_blocked(i, i + n, outside_urls):
                 return Match(t.field, i, i + n, "exact")
             i = _find(t.text, needle, whole_word, i + 1)
     folded_needle = fold_string(needle)
@@ -277,16 +293,17 @@ def locate(
         return None
     n = len(folded_needle)
     for t in texts:
+        guarded = t.guarded(outside_urls)
         folded = t.folded()
         i = _find(folded.text, folded_needle, whole_word)
         while i >= 0:
             s, e = folded.source(i, i + n)
-            if not t.blocked or not t.is_blocked(s, e):
+            if not guarded or not t.is_blocked(s, e, outside_urls):
                 return Match(t.field, s, e, "normalized")
             i = _find(folded.text, folded_needle, whole_word, i + 1)
     if fuzzy:
         for t in texts:
-            m = _fuzzy(folded_needle, t, min_score)
+            m = _fuzzy(folded_needle, t, min_score, outside_urls)
             if m is not None:
                 return m
     return None
@@ -348,7 +365,7 @@ def _anchors(folded_needle: str, hay: str) -> list[tuple[int, str]]:
     return [(offset, word) for _, offset, word in counted[:_ANCHORS]]
 
 
-def _fuzzy(folded_needle: str, t: Text, min_score: float) -> Match | None:
+def _fuzzy(folded_needle: str, t: Text, min_score: float, outside_urls: bool) -> Match | None:
     m = len(folded_needle)
     max_edits = int(m * (1.0 - min_score) + 1e-9)
     if m < _FUZZY_MIN_LEN or m > _FUZZY_MAX_LEN or max_edits < 1:
@@ -391,7 +408,7 @@ def _fuzzy(folded_needle: str, t: Text, min_score: float) -> Match | None:
         if b <= a:
             continue
         s, e = folded.source(lo + a, lo + b)
-        if t.is_blocked(s, e):
+        if t.is_blocked(s, e, outside_urls):
             continue
         score = round(1.0 - dist / m, 4)
         if best is None or score > best.score:

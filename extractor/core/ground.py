@@ -138,12 +138,14 @@ class _Grounder:
     def __init__(self, title: str, abstract: str, keep: bool) -> None:
         self.keep = keep
         self.warnings: list[str] = []
-        t_blocked, a_blocked = instruction_like(title), instruction_like(abstract)
-        self.title = Text("title", title, t_blocked)
-        self.abstract = Text("abstract", abstract, a_blocked)
+        self.urls = {"title": find_urls(title), "abstract": find_urls(abstract)}
+        self.title = Text("title", title, instruction_like(title), self._ranges("title"))
+        self.abstract = Text(
+            "abstract", abstract, instruction_like(abstract), self._ranges("abstract")
+        )
         self.names = (self.title, self.abstract)
         self.evidence_order = (self.abstract, self.title)
-        self.blocked = bool(t_blocked or a_blocked)
+        self.blocked = bool(self.title.blocked or self.abstract.blocked)
         self._names_found: dict[str, Match | None] = {}
         for t in self.names:
             for s, _ in t.blocked:
@@ -152,6 +154,9 @@ class _Grounder:
                     "paragraph grounds nothing"
                 )
 
+    def _ranges(self, f: FieldName) -> list[tuple[int, int]]:
+        return [(u.start, u.end) for u in self.urls[f]]
+
     def text_of(self, m: Match) -> str:
         return self.title.text if m.field == "title" else self.abstract.text
 
@@ -159,14 +164,21 @@ class _Grounder:
         # Results name the same models and benchmarks again and again.
         if name in self._names_found:
             return self._names_found[name]
-        hit = self._names_found[name] = locate(name, self.names, whole_word=True)
+        hit = locate(name, self.names, whole_word=True, outside_urls=True)
+        self._names_found[name] = hit
         return hit
 
     def why_missing(self, needle: str, *, fuzzy: bool = False) -> str:
+        """Why `needle` was not found: worth telling apart when it does stand in the text."""
+        name = not fuzzy  # names: whole words, outside URLs; evidence: fuzzy, anywhere
         if self.blocked:
-            open_texts = [Text(t.field, t.text) for t in self.names]
-            if locate(needle, open_texts, whole_word=not fuzzy, fuzzy=fuzzy):
+            open_texts = [Text(t.field, t.text, urls=t.urls) for t in self.names]
+            if locate(needle, open_texts, whole_word=name, outside_urls=name, fuzzy=fuzzy):
                 return "found only inside instruction-like text"
+        if name and (self.urls["title"] or self.urls["abstract"]):
+            plain = [Text(t.field, t.text) for t in self.names]
+            if locate(needle, plain, whole_word=True):
+                return "found only inside a URL"
         return "not found in the text"
 
     def miss(self, what: str, reason: str) -> bool:
@@ -286,7 +298,7 @@ class _Grounder:
         in_text: dict[str, tuple[FieldName, int, int, str]] = {}
         hidden: set[str] = set()  # URLs that stand only inside instruction-like text
         for t in (self.abstract, self.title):
-            for u in find_urls(t.text):
+            for u in self.urls[t.field]:
                 key = _link_key(u.url)
                 if t.is_blocked(u.start, u.end):
                     hidden.add(key)
