@@ -1,9 +1,9 @@
 """Keep only what the paper's text says: every item of an extraction must be found in it.
 
 Rules (each drop or change is named in `warnings`):
-- a model's `name` and a benchmark must stand in the title or abstract as whole words (title
-  searched first: names are usually introduced there); exact, then normalized (align.py), never
-  fuzzy: "LLaVA-1.6" is not a typo of "LLaVA-1.5";
+- a model's `name` and a benchmark must stand in the title or abstract as whole words, outside
+  the text's URLs (title searched first: names are usually introduced there); exact, then
+  normalized (align.py), never fuzzy: "LLaVA-1.6" is not a typo of "LLaVA-1.5";
 - a model's `size`, when given, must be in the text too (whole, or each part of "3B, 8B"), else it
   is set to null: the model itself is grounded, only the attribute was invented;
 - a result's `evidence` must be found (abstract first; a fuzzy match of at least 90% similarity is
