@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import click
 
 from extractor.call import ModelCall
 from extractor.config import DEFAULT_LOCAL_MODEL, MODES, ModelConfig, RunConfig, default_cache_dir
+from extractor.progress import Progress
 from extractor.prompt import VARIANTS
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 2, 3, 130
@@ -188,7 +190,7 @@ def execute(config: RunConfig) -> int:
     from extractor.call import FatalError, LazyCall
     from extractor.local.errors import LocalModelError
     from extractor.pipeline import Pipeline
-    from extractor.progress import Counters, Progress
+    from extractor.progress import Counters
     from extractor.prompt import load_prompt
     from extractor.read import InputError, ReadStats, read_inputs
     from extractor.write import JsonlWriter, remove_stale
@@ -208,6 +210,8 @@ def execute(config: RunConfig) -> int:
 
     counters = Counters()
     progress = Progress(counters, total=config.limit, enabled=not config.quiet)
+    if progress.enabled and "-" not in config.inputs:
+        _count_in_background(config, progress)
     cache = ResponseCache(config.cache_dir) if config.use_cache else None
     out = JsonlWriter(config.output)
     errors = JsonlWriter(config.errors_path, lazy=True)
@@ -241,6 +245,24 @@ def execute(config: RunConfig) -> int:
     if not config.quiet:
         _err(_summary_line(summary, stats.duplicates, config, errors.count))
     return EXIT_PARTIAL if summary.failed else EXIT_OK
+
+
+def _count_in_background(config: RunConfig, progress: Progress) -> None:
+    """The bar's total (for the ETA) comes from a second, cheap pass over the inputs in a
+    thread, so the first requests go out at once instead of after a count of a huge file."""
+    from extractor.read import ReadStats, read_inputs
+
+    def count() -> None:
+        stats = ReadStats()
+        try:
+            for _ in read_inputs(config.inputs, config.input_format, lambda _m: None, stats):
+                pass
+        except Exception:  # the run itself reports bad input; the bar just goes without a total
+            return
+        total = stats.read
+        progress.total = min(total, config.limit) if config.limit is not None else total
+
+    threading.Thread(target=count, name="extractor-count", daemon=True).start()
 
 
 def _summary_line(summary, duplicates: int, config: RunConfig, failed: int) -> str:  # type: ignore[no-untyped-def]
