@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,7 @@ def replay(cassette: dict[str, Any]) -> Any:
     return side_effect
 
 
-async def _record(model: str, papers_path: Path, n: int, out: Path) -> None:
+async def _record(model: str, papers_path: Path, n: int, out: Path) -> dict[str, Any]:
     from extractor.config import ModelConfig, RunConfig
     from extractor.core.schema import SCHEMA_VERSION
     from extractor.local import local_endpoint
@@ -102,7 +103,7 @@ async def _record(model: str, papers_path: Path, n: int, out: Path) -> None:
         async with httpx.AsyncClient(transport=transport) as client:
             call = OpenAICall(config.model, http_client=client)
             pipeline = Pipeline(config, call, load_prompt("compact"), None)
-            sink = JsonlWriter(str(out.with_suffix(".records.jsonl")))
+            sink = JsonlWriter(os.devnull)
             errors = JsonlWriter(str(out.with_suffix(".errors.jsonl")), lazy=True)
             papers = read_inputs([str(papers_path)], None, print)
             await pipeline.run(papers, sink, errors, Progress(Counters(), total=n, enabled=False))
@@ -110,7 +111,7 @@ async def _record(model: str, papers_path: Path, n: int, out: Path) -> None:
             errors.close()
     import xllamacpp
 
-    cassette = {
+    return {
         "recorded_with": {
             "server": f"llama.cpp server embedded by xllamacpp {getattr(xllamacpp, '__version__', '?')}",
             "model": model,
@@ -121,19 +122,22 @@ async def _record(model: str, papers_path: Path, n: int, out: Path) -> None:
         },
         "interactions": transport.interactions,
     }
-    out.write_text(json.dumps(cassette, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    out.with_suffix(".records.jsonl").unlink(missing_ok=True)
-    print(f"recorded {len(transport.interactions)} exchanges -> {out}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("out", type=Path)
     parser.add_argument("--model", default="local:smollm2-135m")
-    parser.add_argument("--papers", type=Path, default=Path(__file__).resolve().parents[2] / "shared/gold/dev.jsonl")
+    parser.add_argument(
+        "--papers", type=Path, default=Path(__file__).resolve().parents[2] / "shared/gold/dev.jsonl"
+    )
     parser.add_argument("--n", type=int, default=3)
     args = parser.parse_args()
-    asyncio.run(_record(args.model, args.papers, args.n, args.out))
+    cassette = asyncio.run(_record(args.model, args.papers, args.n, args.out))
+    args.out.write_text(json.dumps(cassette, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"recorded {len(cassette['interactions'])} exchanges -> {args.out}")
 
 
 if __name__ == "__main__":
