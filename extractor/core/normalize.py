@@ -47,7 +47,7 @@ _UNIT_SYNONYMS = {
     "times": "x", "time": "x", "fold": "x", "-fold": "x", "×": "x", "x": "x", "X": "x",
     "percent": "%", "percentage": "%", "pct": "%", "%": "%",
     "point": "points", "pts": "points", "pp": "points", "percentage points": "points",
-    "hour": "hours", "h": "hours", "hrs": "hours", "second": "s", "seconds": "s", "sec": "s",
+    "hour": "hours", "h": "hours", "hrs": "hours", "second": "seconds", "sec": "seconds", "secs": "seconds", "s": "seconds",
     "millisecond": "ms", "milliseconds": "ms", "fps": "FPS",
 }  # fmt: skip
 
