@@ -20,8 +20,8 @@ from extractor.core.normalize import (
     ("unit", "expected"),
     [
         ("times", "x"), ("fold", "x"), ("×", "x"), ("X", "x"), ("percent", "%"),
-        ("pp", "points"), ("Seconds", "s"), ("fps", "FPS"), ("  ", None), ("null", None),
-        ("GB", "GB"),
+        ("pp", "points"), ("Seconds", "seconds"), ("s", "seconds"), ("fps", "FPS"),
+        ("Hours", "hours"), ("Points", "points"), ("  ", None), ("null", None), ("GB", "GB"),
     ],
 )  # fmt: skip
 def test_normalize_unit(unit: str, expected: str | None) -> None:
