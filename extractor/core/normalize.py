@@ -47,16 +47,21 @@ _UNIT_SYNONYMS = {
     "times": "x", "time": "x", "fold": "x", "-fold": "x", "×": "x", "x": "x", "X": "x",
     "percent": "%", "percentage": "%", "pct": "%", "%": "%",
     "point": "points", "pts": "points", "pp": "points", "percentage points": "points",
-    "hour": "hours", "h": "hours", "hrs": "hours", "second": "seconds", "sec": "seconds", "secs": "seconds", "s": "seconds",
+    "hour": "hours", "h": "hours", "hrs": "hours",
+    "second": "seconds", "seconds": "seconds", "sec": "seconds", "secs": "seconds", "s": "seconds",
     "millisecond": "ms", "milliseconds": "ms", "fps": "FPS",
 }  # fmt: skip
+# The canonical spellings themselves, by their lowercase: "Seconds" and "HOURS" are "seconds"
+# and "hours", not units of their own.
+_UNIT_CANONICAL = {v.lower(): v for v in _UNIT_SYNONYMS.values()}
 
 
 def normalize_unit(unit: str) -> str | None:
     u = unit.strip()
-    if not u or u.lower() in {"null", "none", "n/a"}:
+    low = u.lower()
+    if not u or low in {"null", "none", "n/a"}:
         return None
-    return _UNIT_SYNONYMS.get(u, _UNIT_SYNONYMS.get(u.lower(), u))
+    return _UNIT_SYNONYMS.get(u) or _UNIT_SYNONYMS.get(low) or _UNIT_CANONICAL.get(low, u)
 
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
