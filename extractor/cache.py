@@ -21,19 +21,15 @@ from extractor.config import ModelConfig
 def cache_key(
     model: ModelConfig, prompt_version: str, schema_version: str, title: str, abstract: str
 ) -> str:
-    parts = {
-        "model": model.model,
-        "mode": model.mode,
-        "temperature": model.temperature,
-        "max_tokens": model.max_tokens,
-        "prompt": prompt_version,
-        "schema": schema_version,
-        "title": title,
-        "abstract": abstract,
-    }
-    return hashlib.sha256(
-        json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()
-    ).hexdigest()
+    settings = json.dumps(
+        [model.model, model.mode, model.temperature, model.max_tokens, prompt_version, schema_version]
+    )
+    digest = hashlib.sha256(settings.encode())
+    # Lengths first, so no title/abstract split of the same characters collides.
+    digest.update(f"\0{len(title)}\0{len(abstract)}\0".encode())
+    digest.update(title.encode("utf-8", "surrogatepass"))
+    digest.update(abstract.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 class ResponseCache:

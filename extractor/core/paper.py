@@ -21,7 +21,9 @@ class Paper:
 def _canonical(text: str) -> str:
     # Ids must survive the cosmetic differences between two listings of one paper
     # (re-wrapped lines, NBSPs, composed vs decomposed accents), so hash a canonical form.
-    return " ".join(unicodedata.normalize("NFKC", text).split())
+    if not text.isascii():  # NFKC is the identity on ASCII, and most abstracts are ASCII
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.split())
 
 
 def paper_id(title: str, abstract: str) -> str:
