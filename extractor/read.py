@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -18,6 +17,7 @@ from itertools import chain
 from pathlib import Path
 from typing import TextIO
 
+from extractor.core.jsonl import json_objects
 from extractor.core.paper import Paper, paper_id
 
 FORMATS = ("papers", "jsonl", "csv")
@@ -176,17 +176,7 @@ def _from_fields(row: dict[str, object], path: str, line: int, warn: Warn) -> Pa
 
 
 def read_jsonl(lines: Iterable[str], path: str, warn: Warn) -> Iterator[Paper]:
-    for lineno, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as e:
-            warn(f"{path}:{lineno}: invalid JSON ({e.msg}), skipped")
-            continue
-        if not isinstance(row, dict):
-            warn(f"{path}:{lineno}: not a JSON object, skipped")
-            continue
+    for lineno, row in json_objects(lines, path, warn):
         if (paper := _from_fields(row, path, lineno, warn)) is not None:
             yield paper
 

@@ -6,13 +6,14 @@ error records. One bad line costs a warning with its line number, never the whol
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+
+from extractor.core.jsonl import json_objects
 
 Warn = Callable[[str], None]
 
@@ -31,20 +32,7 @@ def read_records(path: str | Path, warn: Warn) -> list[dict[str, Any]]:
     Raises OSError when the file cannot be read at all.
     """
     name = "<stdin>" if str(path) == "-" else str(path)
-    records: list[dict[str, Any]] = []
-    for number, line in enumerate(_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            warn(f"{name}:{number}: skipped, not valid JSON ({exc.msg})")
-            continue
-        if isinstance(obj, dict):
-            records.append(obj)
-        else:
-            warn(f"{name}:{number}: skipped, not a JSON object")
-    return records
+    return [obj for _, obj in json_objects(_lines(path), name, warn)]
 
 
 class InputError(click.ClickException):

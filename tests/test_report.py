@@ -311,7 +311,7 @@ def test_report_command(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", str(src), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert f"{src}:5: skipped, not valid JSON" in result.stderr
+    assert f"{src}:5: invalid JSON" in result.stderr
     assert f"wrote {out}" in result.stderr
     page = out.read_text(encoding="utf-8")
     assert "<title>Extraction review: out.jsonl</title>" in page

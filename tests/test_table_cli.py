@@ -286,9 +286,9 @@ def test_tolerates_partial_and_older_files(tmp_path: Path) -> None:
     assert rows[-1]["value"] == "12.5"
     assert rows[-1]["unit"] == "" and rows[-1]["delta"] == "false"
     err = result.stderr
-    assert f"warning: {path}:8: skipped, not valid JSON" in err
-    assert f"warning: {path}:9: skipped, not a JSON object" in err
-    assert f"warning: {path}:11: skipped, not valid JSON" in err
+    assert f"warning: {path}:8: invalid JSON" in err
+    assert f"warning: {path}:9: not a JSON object, skipped" in err
+    assert f"warning: {path}:11: invalid JSON" in err
     assert "2 record(s) without an extraction skipped" in err
     assert "3 result(s) without a usable value skipped" in err
     assert table(str(path), "--pivot").exit_code == 0
