@@ -46,7 +46,7 @@ def _err(message: str) -> None:
     "-c",
     "--concurrency",
     type=click.IntRange(1, 1024),
-    default=8,
+    default=RunConfig.concurrency,
     show_default=True,
     envvar="EXTRACTOR_CONCURRENCY",
     help="Requests in flight.",
@@ -69,7 +69,7 @@ def _err(message: str) -> None:
 @click.option(
     "--mode",
     type=click.Choice(MODES),
-    default="json_schema",
+    default=ModelConfig.mode,
     show_default=True,
     envvar="EXTRACTOR_MODE",
     help="How the schema is imposed on the model.",
@@ -80,32 +80,32 @@ def _err(message: str) -> None:
     type=click.Choice(VARIANTS),
     help="Prompt variant (default: full; compact for local models).",
 )
-@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--temperature", type=float, default=ModelConfig.temperature, show_default=True)
 @click.option(
     "--max-tokens",
     type=click.IntRange(64),
-    default=2048,
+    default=ModelConfig.max_tokens,
     show_default=True,
     help="Max output tokens per answer.",
 )
 @click.option(
     "--timeout",
     type=click.FloatRange(1),
-    default=120.0,
+    default=ModelConfig.timeout,
     show_default=True,
     help="Seconds per request.",
 )
 @click.option(
     "--retries",
     type=click.IntRange(0, 20),
-    default=6,
+    default=ModelConfig.max_retries,
     show_default=True,
     help="Retries of transport failures (429, 5xx, timeouts).",
 )
 @click.option(
     "--reasks",
     type=click.IntRange(0, 5),
-    default=2,
+    default=ModelConfig.max_reasks,
     show_default=True,
     help="Re-asks after invalid output.",
 )
