@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 from extractor.cache import ResponseCache, cache_key
 from extractor.call import CallError, FatalError, ModelCall, Reply
@@ -33,6 +33,10 @@ class Outcome:
     cached: bool = False
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+# A window slot: a finished outcome (served from the cache) or a request still in flight.
+Slot = Union[Outcome, "asyncio.Task[Outcome]"]
 
 
 @dataclass
@@ -66,14 +70,14 @@ class Pipeline:
         summary = Summary(progress.c)
         # Wide enough that a slow record at the head does not idle the other slots,
         # narrow enough that finished records never pile up in memory.
-        window: asyncio.Queue[asyncio.Task[Outcome] | None] = asyncio.Queue(
+        window: asyncio.Queue[Slot | None] = asyncio.Queue(
             maxsize=max(16, self.config.concurrency * 4)
         )
         producer = asyncio.create_task(self._produce(papers, window))
-        head: asyncio.Task[Outcome] | None = None
+        head: Slot | None = None
         try:
             while (head := await window.get()) is not None:
-                outcome = await head
+                outcome = head if isinstance(head, Outcome) else await head
                 head = None
                 if self._fatal is not None:
                     raise self._fatal
@@ -84,29 +88,44 @@ class Pipeline:
             # Interrupted or failed: what already finished is still written, in order, up to
             # the first record that is not done; the rest is cancelled (and in the cache if
             # it got that far).
-            rest: list[asyncio.Task[Outcome] | None] = [head] if head is not None else []
+            rest: list[Slot | None] = [head] if head is not None else []
             while not window.empty():
                 rest.append(window.get_nowait())
-            for task in rest:
-                if task is None or not task.done() or task.cancelled() or task.exception():
+            for slot in rest:
+                if isinstance(slot, Outcome):
+                    self._account(slot, summary, out, errors)
+                elif slot is None or not slot.done() or slot.cancelled() or slot.exception():
                     break
-                self._account(task.result(), summary, out, errors)
-            for task in rest:
-                if task is not None:
-                    task.cancel()
+                else:
+                    self._account(slot.result(), summary, out, errors)
+            for slot in rest:
+                if isinstance(slot, asyncio.Task):
+                    slot.cancel()
             producer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await producer
         return summary
 
-    async def _produce(self, papers: Iterable[Paper], window: asyncio.Queue[Any]) -> None:
+    async def _produce(self, papers: Iterable[Paper], window: asyncio.Queue[Slot | None]) -> None:
         try:
             for n, paper in enumerate(papers):
                 if self.config.limit is not None and n >= self.config.limit:
                     break
                 if self._fatal is not None:
                     break
-                await window.put(asyncio.create_task(self._process(paper)))
+                abstract, warnings = self._prompt_abstract(paper)
+                key = cache_key(
+                    self.config.model, self.prompt.version, SCHEMA_VERSION, paper.title, abstract
+                )
+                hit = self.cache.get(key) if self.cache is not None else None
+                # A cached answer is finished on the spot: no task, no scheduling, which is
+                # most of what a record costs when a rerun is served from the cache.
+                slot: Slot = (
+                    self._finish(paper, Reply(**hit), warnings, cached=True)
+                    if hit is not None
+                    else asyncio.create_task(self._request(paper, abstract, warnings, key))
+                )
+                await window.put(slot)
         finally:
             await window.put(None)
 
@@ -130,38 +149,36 @@ class Pipeline:
             summary.failed += 1
             c.failed += 1
 
-    async def _process(self, paper: Paper) -> Outcome:
+    def _prompt_abstract(self, paper: Paper) -> tuple[str, list[str]]:
         warnings = list(paper.warnings)
-        abstract = paper.abstract
         limit = self.config.max_abstract_chars
-        if len(abstract) > limit:
-            warnings.append(
-                f"abstract truncated from {len(abstract)} to {limit} characters for the prompt"
-            )
-            abstract = abstract[:limit]
-        model = self.config.model
-        key = cache_key(model, self.prompt.version, SCHEMA_VERSION, paper.title, abstract)
-        hit = self.cache.get(key) if self.cache is not None else None
-        cached = hit is not None
-        if hit is not None:
-            reply = Reply(**hit)
-        else:
-            async with self._slots:
-                if self._fatal is not None:
-                    return Outcome()
-                try:
-                    reply = await self.call(self.prompt.messages(paper.title, abstract))
-                except FatalError as e:
-                    self._fatal = self._fatal or e
-                    return Outcome()
-                except CallError as e:
-                    return Outcome(
-                        error=self._error_record(paper, e.type, e.message, e.attempts),
-                        input_tokens=e.usage[0],
-                        output_tokens=e.usage[1],
-                    )
-            if self.cache is not None:
-                self.cache.set(key, reply.__dict__)
+        if len(paper.abstract) <= limit:
+            return paper.abstract, warnings
+        warnings.append(
+            f"abstract truncated from {len(paper.abstract)} to {limit} characters for the prompt"
+        )
+        return paper.abstract[:limit], warnings
+
+    async def _request(self, paper: Paper, abstract: str, warnings: list[str], key: str) -> Outcome:
+        async with self._slots:
+            if self._fatal is not None:
+                return Outcome()
+            try:
+                reply = await self.call(self.prompt.messages(paper.title, abstract))
+            except FatalError as e:
+                self._fatal = self._fatal or e
+                return Outcome()
+            except CallError as e:
+                return Outcome(
+                    error=self._error_record(paper, e.type, e.message, e.attempts),
+                    input_tokens=e.usage[0],
+                    output_tokens=e.usage[1],
+                )
+        if self.cache is not None:
+            self.cache.set(key, reply.__dict__)
+        return self._finish(paper, reply, warnings, cached=False)
+
+    def _finish(self, paper: Paper, reply: Reply, warnings: list[str], *, cached: bool) -> Outcome:
         grounded = ground(
             Extraction.model_validate(reply.extraction),
             paper.title,
@@ -176,10 +193,10 @@ class Pipeline:
             "title": paper.title,
             "abstract": paper.abstract,
             "source": source,
-            "extraction": grounded.extraction.model_dump(mode="json"),
+            "extraction": grounded.extraction.model_dump(),  # JSON-native types only
             "spans": grounded.spans,
             "meta": {
-                "model": model.model,
+                "model": self.config.model.model,
                 "prompt_version": self.prompt.version,
                 "schema_version": SCHEMA_VERSION,
                 "cached": cached,
