@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-
 # One encoder for the run: json.dumps with non-default options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
