@@ -22,7 +22,14 @@ def cache_key(
     model: ModelConfig, prompt_version: str, schema_version: str, title: str, abstract: str
 ) -> str:
     settings = json.dumps(
-        [model.model, model.mode, model.temperature, model.max_tokens, prompt_version, schema_version]
+        [
+            model.model,
+            model.mode,
+            model.temperature,
+            model.max_tokens,
+            prompt_version,
+            schema_version,
+        ]
     )
     digest = hashlib.sha256(settings.encode())
     # Lengths first, so no title/abstract split of the same characters collides.
