@@ -30,9 +30,20 @@ DEFAULT_CACHE_REUSE = 256
 # Beyond the weights: KV cache for the slots, compute buffers, the Python side.
 MEMORY_MARGIN = 1 << 30
 
+# llama.cpp's CPU build runs its threads as an OpenMP team whose idle members spin. With as
+# many threads as cores, any other busy process (the pipeline itself, a browser) deschedules
+# one of them and the rest spin at every barrier: measured on 2 cores, generation fell from
+# 16 to 4 tokens/s. Passive waiting costs nothing measurable when the machine is idle and
+# keeps ~9 tokens/s under load. libgomp reads this once, when xllamacpp is first imported,
+# so it is set here, before any import of it; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def default_threads() -> int:
-    # The CPUs this process may use (containers, taskset), not the machine's count.
+    """EXTRACTOR_LOCAL_THREADS, else the CPUs this process may use (taskset, containers)."""
+    env = os.environ.get("EXTRACTOR_LOCAL_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     try:
         return max(len(os.sched_getaffinity(0)), 1)
     except (AttributeError, OSError):
