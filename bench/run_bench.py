@@ -114,7 +114,7 @@ def run_extractor(args: list[str], env: dict[str, str]) -> tuple[float, int, str
 
 
 def _in_run_seconds(stderr: str) -> float:
-    match = re.search(r"in (\d+\.\d+)s", stderr)
+    match = re.search(r" in (\d+\.\d+)s", stderr)
     return float(match.group(1)) if match else float("nan")
 
 
@@ -133,12 +133,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         common = ["-m", "bench", "-q", "-o", str(tmp / "out.jsonl")]
+        loud = [a for a in common if a != "-q"]  # the summary line gives the in-run seconds
 
         src = make_input(tmp / "throughput.jsonl", opts.records)
         env["EXTRACTOR_CACHE_DIR"] = str(tmp / "cache-throughput")
         with fake_endpoint(opts.latency) as url:
             wall, _, err = run_extractor(
-                [str(src), "--base-url", url, "-c", str(opts.concurrency), *common], env
+                [str(src), "--base-url", url, "-c", str(opts.concurrency), *loud], env
             )
         limit = opts.records * opts.latency / opts.concurrency
         print(
@@ -152,8 +153,7 @@ def main() -> None:
         with fake_endpoint(0.0) as url:
             fill, _, _ = run_extractor([str(src), "--base-url", url, "-c", "64", *common], env)
             wall, _, _ = run_extractor([str(src), "--base-url", url, *common], env)
-            common_loud = [a for a in common if a != "-q"]
-            _, _, err = run_extractor([str(src), "--base-url", url, *common_loud], env)
+            _, _, err = run_extractor([str(src), "--base-url", url, *loud], env)
         in_run = _in_run_seconds(err)
         print(
             f"cache: {opts.cache_records} records filled in {fill:.1f}s "

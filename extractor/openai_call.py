@@ -33,8 +33,10 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
+    stop_any,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from extractor.call import CallError, FatalError, Messages, Reply
 from extractor.config import ModelConfig
@@ -152,9 +154,24 @@ def transport_retrying(config: ModelConfig) -> AsyncRetrying:
         sleep=lambda s: _sleep(s),  # looked up per call, so tests can stand in for the clock
         retry=retry_if_exception(_is_transient),
         wait=_TransportWait(wait_random_exponential(multiplier=0.5, max=30)),
-        stop=stop_after_attempt(config.max_retries + 1),
+        stop=stop_any(stop_after_attempt(config.max_retries + 1), _RepeatedTimeouts()),
         reraise=True,
     )
+
+
+_MAX_TIMEOUT_ATTEMPTS = 3
+
+
+class _RepeatedTimeouts(stop_base):
+    # A timed-out request is paid for again in full (a local model regenerates the whole
+    # answer); three in a row say the server is too slow for --timeout, not that it blinked.
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome else None
+        return (
+            isinstance(exc, openai.APITimeoutError)
+            and retry_state.attempt_number >= _MAX_TIMEOUT_ATTEMPTS
+        )
 
 
 _KEY_LIKE = re.compile(r"\b(sk|pk|key)-[A-Za-z0-9_\-*.]{4,}")

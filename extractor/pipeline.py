@@ -193,7 +193,7 @@ class Pipeline:
             "title": paper.title,
             "abstract": paper.abstract,
             "source": source,
-            "extraction": grounded.extraction.model_dump(),  # JSON-native types only
+            "extraction": grounded.extraction.model_dump(warnings=False),  # JSON-native types only
             "spans": grounded.spans,
             "meta": {
                 "model": self.config.model.model,

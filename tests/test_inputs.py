@@ -68,6 +68,20 @@ def test_real_seed_files_507_pairs_411_distinct() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["plain words", "  double  spaces ", "tab\there", "line\nbreak", "nbsp\u00a0here",
+     "thin\u2009 space", "zero\u200bwidth", "ideographic\u3000space", "sep\x1cchar",
+     "e\u0301 composed", "", " ", "trailing "],
+)  # fmt: skip
+def test_the_id_fast_path_agrees_with_the_canonical_form(text: str) -> None:
+    import unicodedata
+
+    from extractor.core.paper import _canonical
+
+    assert _canonical(text) == " ".join(unicodedata.normalize("NFKC", text).split())
+
+
 def test_ids_are_stable_and_insensitive_to_rewrapping() -> None:
     assert paper_id("A  Title", "An\nabstract.") == paper_id("A Title", "An abstract.")
     assert paper_id("A Title", "An abstract.") != paper_id("A Title", "Another abstract.")

@@ -174,3 +174,15 @@ def test_truncated_output_is_reported_not_reasked(api: Any, tmp_path: Path) -> N
     route.mock(side_effect=answer)
     result, records = run_one(tmp_path, "--max-tokens", "4000")
     assert result.exit_code == 0 and len(records) == 1
+
+
+def test_a_request_that_keeps_timing_out_is_given_up_after_three_tries(
+    api: Any, tmp_path: Path, sleeps: list[float]
+) -> None:
+    # Each timeout pays for the whole generation again; --retries 6 must not mean 7 of them.
+    route = api.post("/chat/completions").mock(side_effect=httpx.ReadTimeout("slow"))
+    result, records = run_one(tmp_path, "--retries", "6")
+    assert result.exit_code == 3 and records == []
+    assert route.call_count == 3
+    [error] = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert error["error"]["type"] == "timeout" and error["error"]["attempts"] == 3

@@ -14,7 +14,14 @@ from pathlib import Path
 import click
 
 from extractor.call import ModelCall
-from extractor.config import DEFAULT_LOCAL_MODEL, MODES, ModelConfig, RunConfig, default_cache_dir
+from extractor.config import (
+    DEFAULT_LOCAL_MODEL,
+    LOCAL_TIMEOUT,
+    MODES,
+    ModelConfig,
+    RunConfig,
+    default_cache_dir,
+)
 from extractor.progress import Progress
 from extractor.prompt import VARIANTS
 
@@ -91,9 +98,7 @@ def _err(message: str) -> None:
 @click.option(
     "--timeout",
     type=click.FloatRange(1),
-    default=ModelConfig.timeout,
-    show_default=True,
-    help="Seconds per request.",
+    help=f"Seconds per request.  [default: {ModelConfig.timeout:g}; {LOCAL_TIMEOUT:g} for local models]",
 )
 @click.option(
     "--retries",
@@ -117,7 +122,7 @@ def run_command(
     inputs: tuple[str, ...], output: str | None, errors: str | None, model: str | None,
     base_url: str | None, concurrency: int, cache_dir: Path | None, no_cache: bool,
     limit: int | None, input_format: str | None, mode: str, prompt_variant: str | None,
-    temperature: float, max_tokens: int, timeout: float, retries: int, reasks: int,
+    temperature: float, max_tokens: int, timeout: float | None, retries: int, reasks: int,
     keep_ungrounded: bool, quiet: bool,
 ) -> None:  # fmt: skip
     """Extract from INPUT files (papers pages, JSONL or CSV; - for stdin).
@@ -157,7 +162,7 @@ def run_command(
             mode=mode,
             temperature=temperature,
             max_tokens=max_tokens,
-            timeout=timeout,
+            timeout=timeout or (LOCAL_TIMEOUT if local else ModelConfig.timeout),
             max_retries=retries,
             max_reasks=reasks,
             prompt_variant=prompt_variant or ("compact" if local else "full"),
@@ -268,7 +273,7 @@ def _count_in_background(config: RunConfig, progress: Progress) -> None:
 def _summary_line(summary, duplicates: int, config: RunConfig, failed: int) -> str:  # type: ignore[no-untyped-def]
     c = summary.counters
     parts = [
-        f"{summary.written} records ({c.cached} cached, {failed} failed) in {c.elapsed:.1f}s",
+        f"{summary.written} records ({c.cached} cached, {failed} failed) in {c.elapsed:.2f}s",
         f"tokens spent {summary.spent_input_tokens} in / {summary.spent_output_tokens} out",
     ]
     if duplicates:

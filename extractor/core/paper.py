@@ -21,8 +21,19 @@ class Paper:
 def _canonical(text: str) -> str:
     # Ids must survive the cosmetic differences between two listings of one paper
     # (re-wrapped lines, NBSPs, composed vs decomposed accents), so hash a canonical form.
-    if not text.isascii():  # NFKC is the identity on ASCII, and most abstracts are ASCII
+    # Most texts already are canonical; checking is cheaper than rebuilding them, and ids
+    # are computed for every record of every run.
+    if not text.isascii():  # NFKC is the identity on ASCII
         text = unicodedata.normalize("NFKC", text)
+    # Every whitespace character but " " is unprintable, so a printable text without double,
+    # leading or trailing spaces is what `" ".join(text.split())` would return.
+    if (
+        text.isprintable()
+        and "  " not in text
+        and not text.startswith(" ")
+        and not text.endswith(" ")
+    ):
+        return text
     return " ".join(text.split())
 
 
