@@ -25,6 +25,13 @@ LinkKind = Literal["code", "model", "data", "project_page", "demo", "other"]
 
 MODALITIES: tuple[str, ...] = Modality.__args__  # type: ignore[attr-defined]
 
+# Bounds on the lists, sent as maxItems: a grammar-constrained small model can loop inside an
+# array until max_tokens ("image", "image", ...), and a bound ends the array. Answers over a
+# bound are cut to it, not rejected: a re-ask would cost more than the tail is worth.
+MAX_ITEMS = 40
+MAX_TASKS = 8
+MAX_LINKS = 20
+
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -102,33 +109,49 @@ class Extraction(BaseModel):
 
     models: list[Model] = Field(
         default_factory=list,
+        json_schema_extra={"maxItems": MAX_ITEMS},
         description="Every named model, system or method in the text, each once.",
     )
     modalities: list[Modality] = Field(
         default_factory=list,
+        json_schema_extra={"maxItems": len(MODALITIES)},
         description="Data modalities the paper's model, dataset or benchmark takes in or produces. "
         "'vision-language' = image and text; point clouds = 3d; EEG/fMRI = brain_signal; "
         "IMU/LiDAR/radar/thermal/event cameras = sensor. Empty when the text names none.",
     )
     tasks: list[str] = Field(
         default_factory=list,
+        json_schema_extra={"maxItems": MAX_TASKS},
         description="The ML tasks addressed or evaluated, as short lowercase common names "
         "('visual question answering'), at most about six, most central first.",
     )
     benchmarks: list[str] = Field(
         default_factory=list,
+        json_schema_extra={"maxItems": MAX_ITEMS},
         description="Every named dataset or benchmark mentioned (evaluated on, introduced, or "
         "used for training), as written. Unnamed ones are not listed.",
     )
     results: list[Result] = Field(
         default_factory=list,
+        json_schema_extra={"maxItems": MAX_ITEMS},
         description="Every reported number measuring performance or cost of a model or method. "
         "Not dataset sizes, counts of tasks or experiments, years, versions or model sizes.",
     )
     code_links: list[CodeLink] = Field(
         default_factory=list,
+        json_schema_extra={"maxItems": MAX_LINKS},
         description="Every URL in the text pointing to code, weights, data, a project page or a demo.",
     )
+
+    @field_validator("models", "benchmarks", "results", mode="before")
+    @classmethod
+    def _bounded(cls, v: Any) -> Any:
+        return v[:MAX_ITEMS] if isinstance(v, list) else v
+
+    @field_validator("code_links", mode="before")
+    @classmethod
+    def _links(cls, v: Any) -> Any:
+        return v[:MAX_LINKS] if isinstance(v, list) else v
 
     @field_validator("modalities", mode="before")
     @classmethod
@@ -144,7 +167,7 @@ class Extraction(BaseModel):
         for t in v:
             if isinstance(t, str) and (t := " ".join(t.split()).lower()):
                 seen.setdefault(t, None)
-        return list(seen)
+        return list(seen)[:MAX_TASKS]
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
