@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
 
 from extractor.cache import ResponseCache, cache_key
@@ -46,7 +46,6 @@ class Summary:
     failed: int = 0
     spent_input_tokens: int = 0
     spent_output_tokens: int = 0
-    warnings: list[str] = field(default_factory=list)
 
 
 class Pipeline:

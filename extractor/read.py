@@ -212,8 +212,13 @@ def read_inputs(
     """
     opened = [(path, *open_input(path, fmt)) for path in paths]
     stats = stats if stats is not None else ReadStats()
+
+    def skipped(message: str) -> None:  # every reader warning is a record left out
+        stats.skipped += 1
+        warn(message)
+
     for path, input_fmt, lines in opened:
-        for paper in _READERS[input_fmt](lines, path, warn):
+        for paper in _READERS[input_fmt](lines, path, skipped):
             if paper.id in stats.ids:
                 stats.duplicates += 1
                 continue

@@ -105,6 +105,7 @@ def test_jsonl_keeps_given_ids_and_reports_bad_lines(api: Any, tmp_path: Path) -
     assert f"{src}:2: invalid JSON" in result.stderr
     assert f"{src}:3: record has no abstract, skipped" in result.stderr
     assert f"{src}:4: not a JSON object" in result.stderr
+    assert "3 unreadable input records skipped" in result.stderr
     records = read_jsonl(tmp_path / "out.jsonl")
     assert records[0]["id"] == "arxiv:1"
     assert [r["source"]["line"] for r in records] == [1, 6, 7]

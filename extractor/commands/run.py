@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,6 +25,9 @@ from extractor.config import (
 )
 from extractor.progress import Progress
 from extractor.prompt import VARIANTS
+
+if TYPE_CHECKING:
+    from extractor.pipeline import Summary
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 2, 3, 130
 
@@ -248,7 +252,7 @@ def execute(config: RunConfig) -> int:
     if errors.count == 0:
         remove_stale(config.errors_path)
     if not config.quiet:
-        _err(_summary_line(summary, stats.duplicates, config, errors.count))
+        _err(_summary_line(summary, stats.duplicates, stats.skipped, config, errors.count))
     return EXIT_PARTIAL if summary.failed else EXIT_OK
 
 
@@ -270,7 +274,9 @@ def _count_in_background(config: RunConfig, progress: Progress) -> None:
     threading.Thread(target=count, name="extractor-count", daemon=True).start()
 
 
-def _summary_line(summary, duplicates: int, config: RunConfig, failed: int) -> str:  # type: ignore[no-untyped-def]
+def _summary_line(
+    summary: Summary, duplicates: int, skipped: int, config: RunConfig, failed: int
+) -> str:
     c = summary.counters
     parts = [
         f"{summary.written} records ({c.cached} cached, {failed} failed) in {c.elapsed:.2f}s",
@@ -278,6 +284,8 @@ def _summary_line(summary, duplicates: int, config: RunConfig, failed: int) -> s
     ]
     if duplicates:
         parts.append(f"{duplicates} duplicate papers skipped")
+    if skipped:
+        parts.append(f"{skipped} unreadable input records skipped (see the warnings above)")
     dest = config.output or "stdout"
     if failed:
         parts.append(f"failures in {config.errors_path}")
