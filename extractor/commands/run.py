@@ -187,6 +187,12 @@ def _make_call(config: RunConfig, stack: contextlib.ExitStack) -> Callable[[], M
             # cores busy on a small machine without starving the context of long abstracts.
             endpoint = local_endpoint(config.model.model, parallel=min(config.concurrency, 2))
             config.model.base_url = stack.enter_context(endpoint)
+            import httpx
+
+            from extractor.openai_call import OpenAICall
+
+            # HTTP(S)_PROXY must not capture the loopback server: its traffic stays on the machine.
+            return OpenAICall(config.model, http_client=httpx.AsyncClient(trust_env=False))
         from extractor.openai_call import OpenAICall
 
         return OpenAICall(config.model)
