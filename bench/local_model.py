@@ -1,6 +1,6 @@
 """Seconds per abstract and tokens per second of the embedded model, per server setting.
 
-    python -m extractor.local.bench --model local:qwen2.5-coder-1.5b \
+    python bench/local_model.py --model local:qwen2.5-coder-1.5b \
         --input shared/gold/dev.jsonl --papers 6 --threads 1,2 --parallel 1,2
 
 Each paper is sent as `extractor run` sends it: the project's prompt, then the Extraction
@@ -148,7 +148,7 @@ def _papers(paths: list[str], limit: int) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m extractor.local.bench", description=__doc__.split("\n")[0]
+        prog="python bench/local_model.py", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--model", default="local:qwen2.5-coder-1.5b")
     ap.add_argument("--input", action="append", required=True, help="papers pages, JSONL or CSV")
