@@ -49,7 +49,9 @@ class Meta(BaseModel):
     prompt_version: str
     schema_version: str
     cached: bool
-    attempts: int = Field(ge=0, description="Requests made for this record (0 when cached).")
+    attempts: int = Field(
+        ge=0, description="Requests the answer took when it was obtained (cached or not)."
+    )
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
 
