@@ -1,0 +1,199 @@
+"""Rules that label a mined number: is it a result, a gain (delta), and of what.
+
+A 1.5B model judged these worse than plain rules (issue 8), so the rules are a strategy of
+their own, not a fallback. Each rule reads only the number's own clause and sentence, in the
+words of GUIDELINES.md: a unit-bearing number that is not a count is a result; "by 2.1%",
+"a 3% improvement", "+4.6", "3x faster" are gains; "from 54% to 76%", "only 50% of the FLOPs",
+"achieves 85.3%" are levels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from extractor.core.numbers import Number
+
+# Units that measure performance or cost. A time is a result only when it is a cost ("trained
+# in 1 hour"), not the length of data ("100 hours of video").
+_RESULT_UNITS = frozenset({"%", "points", "x", "FPS", "dB", "tokens/s", "it/s"})
+_TIME_UNITS = frozenset({"ms", "seconds", "minutes", "hours", "days"})
+
+_W = r"(?:\s+\S+){0,4}?"  # up to four words between a cue and the number
+_GAIN_BEFORE = re.compile(
+    r"(?:\bby(?:\s+(?:an?|the|up\s+to|over|about|around|approximately|nearly|roughly|"
+    r"almost|more\s+than|at\s+least|average|averaged|absolute|relative|margin|of|on)\b)*"
+    r"(?:\s+\w+){0,2}?\s*(?:of\s+)?"
+    r"|\b(?:improvements?|gains?|boosts?|increases?|reductions?|decreases?|gap|margin|"
+    r"speed-?ups?|drops?|advantage)\b" + _W + r"\s+(?:of|by)(?:\s+(?:up\s+to|over|about|"
+    r"around|approximately|nearly|roughly|almost|more\s+than|at\s+least))?\s*)$",
+    re.IGNORECASE,
+)
+_GAIN_AFTER = re.compile(
+    r"^\s*(?:\(\w+\)\s*)?(?:\w+\s+){0,1}?(?:improvements?|gains?|boosts?|increases?|"
+    r"reductions?|decreases?|drops?|faster|slower|fewer|smaller|larger|bigger|less|more|"
+    r"higher|lower|better|speed-?ups?|relative|absolute|cheaper|savings?)\b",
+    re.IGNORECASE,
+)
+_FROM_TO = re.compile(r"\bfrom\s+\S+\s+to\s+\S*$|\bfrom\s*$", re.IGNORECASE)
+_LEVEL_BEFORE = re.compile(
+    r"\b(?:only|to|reach(?:es|ed|ing)?|achiev(?:es|ed|ing|e)|attain(?:s|ed|ing)?|"
+    r"obtain(?:s|ed|ing)?|scor(?:es|ed|ing|e))(?:\s+(?:an?|the|up\s+to|over|about|"
+    r"approximately|nearly|average|of))*\s*$",
+    re.IGNORECASE,
+)
+_METRIC = re.compile(
+    r"\b(?:accuracy|acc|BLEU(?:-\d)?|ROUGE(?:-[\dL]+)?|METEOR|CIDEr|SPICE|FID|FVD|IS|"
+    r"CLIP[- ]?(?:score|T|I)|mAP|AP(?:50|75)?|mIoU|IoU|F1|F-?score|EM|exact\s+match|"
+    r"(?:R|Recall|Hit|NDCG|P|Precision|MRR|pass)@\d+|recall|precision|WER|CER|PSNR|SSIM|"
+    r"LPIPS|perplexity|PPL|win\s+rate|success\s+rate|error\s+rate|hallucination\s+rate|"
+    r"AUC|AUROC|MRR|top-?[15](?:\s+accuracy)?|latency|throughput|FLOPs|parameters|memory|"
+    r"training\s+(?:costs?|time)|inference\s+(?:time|speed|cost)|wall-clock\s+time|"
+    r"consistency|score)\b",
+    re.IGNORECASE,
+)
+_COUNT_CONTEXT = re.compile(r"\b(?:of\s+which|out\s+of)\b", re.IGNORECASE)
+_DATA_LENGTH_AFTER = re.compile(r"^\s*(?:of|in\s+total|long)\b", re.IGNORECASE)
+_DATA_LENGTH_BEFORE = re.compile(
+    r"\b(?:ranging\s+from|total\s+of|containing|comprising|contains|comprises|spanning|"
+    r"lasting|duration|durations|length|lengths)\b(?:\s+\S+){0,2}\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleLabel:
+    result: bool
+    delta: bool
+    benchmark: str | None
+    metric: str | None
+    model: str | None
+
+
+def _words_after(text: str, n: Number, k: int = 3) -> str:
+    return " ".join(text[n.end : n.end + 60].split()[:k])
+
+
+def is_result(text: str, n: Number, sentence: str) -> bool:
+    """A unit-bearing number that is not a count or a length of data; a bare number only
+    when a metric names it ("25.9 BLEU") or it is signed ("+4.6 on MLVU")."""
+    before = text[max(0, n.start - 60) : n.start]
+    after = text[n.end : n.end + 40]
+    if _COUNT_CONTEXT.search(before[-30:]):
+        return False
+    if n.unit in _RESULT_UNITS:
+        return True
+    if n.unit in _TIME_UNITS:
+        return not (_DATA_LENGTH_AFTER.search(after) or _DATA_LENGTH_BEFORE.search(before))
+    if n.unit is not None:  # memory and the like: a cost when the text says so
+        return bool(_METRIC.search(sentence)) or bool(_GAIN_AFTER.search(after))
+    if n.written[:1] in "+-−":
+        return True
+    if _METRIC.match(after.strip()) and not after.strip().lower().startswith("score"):
+        return True
+    return "." in n.written and bool(_METRIC.search(sentence))
+
+
+def is_delta(text: str, n: Number) -> bool:
+    before = text[max(0, n.start - 80) : n.start]
+    after = text[n.end : n.end + 40]
+    if _FROM_TO.search(before) or re.match(r"\s*to\s+[+\-]?\d", after):
+        # "from 54% to 76%": two levels (a signed "+1.4 to +4.2" stays a gain)
+        if n.written[:1] != "+":
+            return False
+    if n.written[:1] in "+":
+        return True
+    if _GAIN_BEFORE.search(before):
+        return True
+    if _GAIN_AFTER.search(after):
+        return not re.match(r"\s*(?:more|less|higher|lower|better)\s+than\b", after)
+    if n.unit == "x":
+        return not _LEVEL_BEFORE.search(before)
+    return False
+
+
+def _nearest(names: Sequence[str], text: str, n: Number, lo: int, hi: int) -> str | None:
+    """The name standing closest to the number inside text[lo:hi], as a whole word."""
+    best: tuple[int, str] | None = None
+    for name in names:
+        if not name:
+            continue
+        for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text[lo:hi]):
+            s, e = lo + m.start(), lo + m.end()
+            dist = s - n.end if s >= n.end else n.start - e
+            if dist >= 0 and (best is None or dist < best[0]):
+                best = (dist, name)
+    return best[1] if best else None
+
+
+def _metric_near(text: str, n: Number, lo: int, hi: int) -> str | None:
+    best: tuple[int, str] | None = None
+    for m in _METRIC.finditer(text, lo, hi):
+        word = m.group()
+        if word.lower() == "score":
+            continue
+        s, e = m.span()
+        dist = s - n.end if s >= n.end else n.start - e
+        if dist >= 0 and (best is None or dist < best[0]):
+            best = (dist, word)
+    return best[1] if best else None
+
+
+def label(
+    text: str,
+    n: Number,
+    benchmarks: Sequence[str] = (),
+    models: Sequence[str] = (),
+) -> RuleLabel:
+    """The rules' verdict on one number of `text` (its field's text)."""
+    lo, hi = n.clause
+    s_lo, s_hi = n.sentence
+    return RuleLabel(
+        result=is_result(text, n, text[s_lo:s_hi]),
+        delta=is_delta(text, n),
+        benchmark=_nearest(benchmarks, text, n, lo, hi),
+        metric=_metric_near(text, n, lo, hi),
+        model=_nearest(models, text, n, s_lo, s_hi),
+    )
+
+
+_JOIN = re.compile(r"\s*(?:-|–|—|~|to|and|or|,)\s*(?:\+)?\s*")
+
+
+def label_all(
+    texts: dict[str, str],
+    numbers: Sequence[Number],
+    benchmarks: Sequence[str] = (),
+    models: Sequence[str] = (),
+) -> list[RuleLabel]:
+    """`label` for each number, then the two ends of a range or a pair ("5-8% improvement",
+    "by 35% and 99.947%", "from 11 seconds to 1 hour") agree: both are results only if both
+    are, and both are gains if either is (a "from ... to ..." pair stays two levels)."""
+    labels = [label(texts[n.field], n, benchmarks, models) for n in numbers]
+    for i in range(len(numbers) - 1):
+        a, b = numbers[i], numbers[i + 1]
+        if a.field != b.field or a.unit != b.unit:
+            continue
+        text = texts[a.field]
+        if not _JOIN.fullmatch(text[a.end : b.start]):
+            continue
+        la, lb = labels[i], labels[i + 1]
+        result = la.result and lb.result
+        from_to = bool(_FROM_TO.search(text[max(0, a.start - 40) : b.start]))
+        delta = (la.delta or lb.delta) and not from_to
+        labels[i] = RuleLabel(
+            result,
+            delta,
+            la.benchmark or lb.benchmark,
+            la.metric or lb.metric,
+            la.model or lb.model,
+        )
+        labels[i + 1] = RuleLabel(
+            result,
+            delta,
+            lb.benchmark or la.benchmark,
+            lb.metric or la.metric,
+            lb.model or la.model,
+        )
+    return labels
