@@ -18,6 +18,7 @@ magnitude suffix (`7B`, `8x7B`, `13K`), years, citation and section markers (`[1
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,9 +126,7 @@ def _inside_word_before(text: str, start: int) -> bool:
     if prev.isalpha():
         # "sim20times": LaTeX's \sim lost its backslash, not a name.
         return not _LATEX_PREFIX.search(text, max(0, start - 7), start)
-    if prev.isdigit() or prev in "_@^/.#":
-        return True
-    return False
+    return bool(prev.isdigit() or prev in "_@^/.#")
 
 
 _WORD_BEFORE_HYPHEN = re.compile(r"([A-Za-z0-9.]+)[-–]$")
@@ -213,11 +212,15 @@ def _scan(text: str, excluded: Sequence[tuple[int, int]]) -> list[_Raw]:
 
 def _share_range_units(text: str, raws: list[_Raw]) -> None:
     """ "5-8%", "from 1.4 to 4.2 points": the first end of a range takes the second's unit."""
-    for a, b in zip(raws, raws[1:]):
+    for a, b in itertools.pairwise(raws):
         if a.unit is not None or b.unit is None:
             continue
         join = text[a.end : b.start]
-        if _RANGE_JOIN.fullmatch(join) or join in "-–" or (join.strip() in {"", "-", "–"} and b.start - a.end <= 1):
+        if (
+            _RANGE_JOIN.fullmatch(join)
+            or join in "-–"
+            or (join.strip() in {"", "-", "–"} and b.start - a.end <= 1)
+        ):
             a.unit = b.unit
 
 
