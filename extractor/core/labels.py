@@ -98,10 +98,10 @@ def is_result(text: str, n: Number, sentence: str) -> bool:
 def is_delta(text: str, n: Number) -> bool:
     before = text[max(0, n.start - 80) : n.start]
     after = text[n.end : n.end + 40]
-    if _FROM_TO.search(before) or re.match(r"\s*to\s+[+\-]?\d", after):
-        # "from 54% to 76%": two levels (a signed "+1.4 to +4.2" stays a gain)
-        if n.written[:1] != "+":
-            return False
+    # "from 54% to 76%": two levels (a signed "+1.4 to +4.2" stays a gain)
+    from_to = _FROM_TO.search(before) or re.match(r"\s*to\s+[+\-]?\d", after)
+    if from_to and n.written[:1] != "+":
+        return False
     if n.written[:1] in "+":
         return True
     if _GAIN_BEFORE.search(before):
