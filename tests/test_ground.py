@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from extractor.core.align import fold_string
-from extractor.core.ground import Grounded, ground, instruction_like
+from extractor.core.ground import Grounded, ground
+from extractor.core.injection import instruction_like
 from extractor.core.record import Span
 from extractor.core.schema import Extraction
 from tests.conftest import GOLD
@@ -373,10 +374,10 @@ def test_items_asked_for_by_an_injection_are_dropped() -> None:
     assert e.benchmarks == ["ImageNet"]
     assert [r.value for r in e.results] == [2.1]
     assert e.code_links == []
-    start = INJECTED.index("Ignore")
+    [(start, end)] = instruction_like(INJECTED)
+    assert start == INJECTED.index("Ignore")
     assert g.warnings == [
-        f"instruction-like text in the abstract from offset {start} to the end of its "
-        "paragraph grounds nothing",
+        f"instruction-like text in the abstract at {start}-{end} grounds nothing",
         "dropped model 'GPT-5': found only inside instruction-like text",
         "dropped benchmark 'MMLU': found only inside instruction-like text",
         "dropped result 99.9: evidence found only inside instruction-like text",

@@ -38,15 +38,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from extractor.core.align import FieldName, Match, Text, locate, value_in_text
+from extractor.core.facts import PaperFacts, analyze
+from extractor.core.labels import LabelPolicy, label_all
 from extractor.core.normalize import (
-    lower_keep_offsets,
     normalize_modalities,
     normalize_tasks,
     normalize_unit,
     text_key,
 )
-from extractor.core.schema import CodeLink, Extraction, Model, Result
-from extractor.core.urls import find_urls, infer_kind, url_key
+from extractor.core.schema import AnchoredExtraction, CodeLink, Extraction, Model, Result
+from extractor.core.urls import infer_kind, url_key
 
 SpanDict = dict[str, Any]
 _ROLE_RANK = {"proposed": 0, "compared": 1, "component": 2, "mentioned": 3}
@@ -62,67 +63,6 @@ class Grounded:
     warnings: list[str] = field(default_factory=list)
 
 
-# --- instruction-like text -------------------------------------------------------------------
-
-# Phrases that address the model, not the reader. Each is found by `str.find` of its fixed start
-# on the lowercased text, then checked by its pattern at that offset: one case-insensitive regex
-# over the whole abstract costs ~100 us, and "instruction", "forget", "ignore" are common words
-# in abstracts ("instruction tuning", "catastrophic forgetting"), so they cannot screen alone.
-_ORDER_TAIL = (
-    r"\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|my\s+)?"
-    r"(?:previous|prior|above|preceding|earlier|former|system|original)\s+"
-    r"(?:instructions?|prompts?|directions?|rules|guidelines|context)\b"
-)
-# (a fixed piece found by str.find, the pattern searched around it, how many characters the
-# pattern may start before the piece, a character the pattern needs: when the text lacks it, a
-# one-character test rules the pattern out without the slower multi-character find).
-_TRIGGERS = [
-    (piece, re.compile(pattern), back, needs)
-    for piece, pattern, back, needs in (
-        ("ignore", "ignore" + _ORDER_TAIL, 0, ""),
-        ("disregard", "disregard" + _ORDER_TAIL, 0, ""),
-        ("forget", "forget" + _ORDER_TAIL, 0, ""),
-        ("override", "override" + _ORDER_TAIL, 0, ""),
-        ("instruction", r"(?:new|updated)\s+instructions?\s*:", 12, ":"),
-        ("you are now", r"you are now\s+(?:a|an|in)\b", 0, ""),
-        ("system", r"system\s+(?:prompt|message)\s*:", 0, ":"),
-        ("developer", r"developer\s+(?:prompt|message)\s*:", 0, ":"),
-        ("<|", r"<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>", 0, "|"),
-        ("inst]", r"\[/?inst\]", 2, "]"),
-    )
-]
-_SENTENCE_END = re.compile(r"[.!?]\s|\n")
-
-
-def _triggers(low: str) -> list[int]:
-    hits = []
-    for piece, pattern, back, needs in _TRIGGERS:
-        if needs and needs not in low:
-            continue
-        i = low.find(piece)
-        while i >= 0:
-            m = pattern.search(low, max(0, i - back), i + 200)
-            if m and m.start() <= i and (m.start() == 0 or not low[m.start() - 1].isalnum()):
-                hits.append(m.start())
-            i = low.find(piece, i + 1)
-    return sorted(set(hits))
-
-
-def instruction_like(text: str) -> list[tuple[int, int]]:
-    """Ranges of `text` that address the model rather than the reader: from the start of the
-    sentence holding an injection phrase to the end of its paragraph."""
-    ranges: list[tuple[int, int]] = []
-    for hit in _triggers(lower_keep_offsets(text)):
-        if ranges and hit < ranges[-1][1]:
-            continue
-        start = 0
-        for end in _SENTENCE_END.finditer(text, 0, hit):
-            start = end.end()
-        para = text.find("\n\n", hit)
-        ranges.append((start, len(text) if para < 0 else para))
-    return ranges
-
-
 # --- grounding -------------------------------------------------------------------------------
 
 
@@ -135,27 +75,22 @@ def _url_span(f: FieldName, start: int, end: int) -> SpanDict:
 
 
 class _Grounder:
-    def __init__(self, title: str, abstract: str, keep: bool) -> None:
+    def __init__(self, facts: PaperFacts, keep: bool) -> None:
         self.keep = keep
+        self.facts = facts
         self.warnings: list[str] = []
-        self.urls = {"title": find_urls(title), "abstract": find_urls(abstract)}
-        self.title = Text("title", title, instruction_like(title), self._ranges("title"))
-        self.abstract = Text(
-            "abstract", abstract, instruction_like(abstract), self._ranges("abstract")
-        )
+        self.urls = facts.urls
+        self.title = facts.title
+        self.abstract = facts.abstract
         self.names = (self.title, self.abstract)
         self.evidence_order = (self.abstract, self.title)
         self.blocked = bool(self.title.blocked or self.abstract.blocked)
         self._names_found: dict[str, Match | None] = {}
         for t in self.names:
-            for s, _ in t.blocked:
+            for s, e in t.blocked:
                 self.warnings.append(
-                    f"instruction-like text in the {t.field} from offset {s} to the end of its "
-                    "paragraph grounds nothing"
+                    f"instruction-like text in the {t.field} at {s}-{e} grounds nothing"
                 )
-
-    def _ranges(self, f: FieldName) -> list[tuple[int, int]]:
-        return [(u.start, u.end) for u in self.urls[f]]
 
     def text_of(self, m: Match) -> str:
         return self.title.text if m.field == "title" else self.abstract.text
@@ -251,11 +186,29 @@ class _Grounder:
             spans.append(hit.span() if hit else None)
         return out, spans
 
-    def results(self, results: list[Result]) -> tuple[list[Result], list[SpanDict | None]]:
+    def results(
+        self,
+        results: list[Any],
+        models: list[Model],
+        benchmarks: list[str],
+        policy: LabelPolicy | None,
+    ) -> tuple[list[Result], list[SpanDict | None]]:
+        """Anchored answers (a listed number's id) take value, unit and evidence from the miner,
+        and their labels from `policy`; written-out answers are grounded as they always were.
+        With no policy (free mode) only written-out answers count."""
         out: list[Result] = []
         spans: list[SpanDict | None] = []
         seen: set[tuple[Any, ...]] = set()
-        for r in results:
+        written = [r for r in results if getattr(r, "id", None) is None]
+        if policy is not None:
+            refs = [r for r in results if getattr(r, "id", None) is not None]
+            for r, span in self._anchored(refs, models, benchmarks, policy):
+                key = (r.value, r.unit, r.delta)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(r)
+                    spans.append(span)
+        for r in written:
             what = f"result {_num(r.value)}"
             hit = locate(r.evidence, self.evidence_order, fuzzy=True)
             update: dict[str, Any] = {}
@@ -286,13 +239,77 @@ class _Grounder:
                 update["unit"] = unit
             if update:
                 r = r.model_copy(update=update)
-            key = (r.value, r.unit, r.delta, r.benchmark, r.metric, r.model, r.evidence)
+            if not isinstance(r, Result):
+                r = Result.model_construct(**{f: getattr(r, f) for f in Result.model_fields})
+            key = (r.value, r.unit, r.delta)
             if key in seen:
                 continue
             seen.add(key)
             out.append(r)
             spans.append(hit.span() if hit else None)
         return out, spans
+
+    def _anchored(
+        self, refs: list[Any], models: list[Model], benchmarks: list[str], policy: LabelPolicy
+    ) -> list[tuple[Result, SpanDict]]:
+        facts = self.facts
+        picked: dict[str, Any] = {}
+        for r in refs:
+            n = facts.number(r.id)
+            if n is None:
+                self.warnings.append(f"dropped result {r.id!r}: no such number in the list")
+            else:
+                picked.setdefault(n.id, r)
+        texts = {"title": self.title.text, "abstract": self.abstract.text}
+        rules = label_all(texts, facts.numbers, benchmarks, [m.name for m in models])
+        ruled = {n.id for n, lab in zip(facts.numbers, rules, strict=True) if lab.result}
+        chosen = {
+            "rule": ruled,
+            "model": set(picked),
+            "both": ruled & set(picked),
+            "either": ruled | set(picked),
+        }[policy.select]
+        out: list[tuple[Result, SpanDict]] = []
+        for n, rule in zip(facts.numbers, rules, strict=True):
+            if n.id not in chosen:
+                continue
+            said = picked.get(n.id)
+            what = f"result {_num(n.value)}"
+            delta = said.delta if said is not None and policy.delta == "model" else rule.delta
+            attrs: dict[str, str | None] = {}
+            for attr in ("benchmark", "metric", "model"):
+                from_model = getattr(said, attr) if said is not None else None
+                if (
+                    from_model is not None
+                    and attr != "metric"
+                    and self.find_name(from_model) is None
+                ):
+                    self.warnings.append(
+                        f"{what}: {attr} {from_model!r} not found in the text, set to null"
+                    )
+                    from_model = None
+                from_rule = getattr(rule, attr)
+                first, second = (
+                    (from_model, from_rule) if policy.attrs == "model" else (from_rule, from_model)
+                )
+                attrs[attr] = first if first is not None else second
+            start, end = n.clause
+            result = Result.model_construct(
+                value=n.value,
+                unit=n.unit,
+                delta=delta,
+                benchmark=attrs["benchmark"],
+                metric=attrs["metric"],
+                model=attrs["model"],
+                evidence=texts[n.field][start:end],
+            )
+            out.append(
+                (
+                    result,
+                    {"field": n.field, "start": start, "end": end, "match": "exact", "score": 1.0},
+                )
+            )
+        return out
 
     def code_links(self, links: list[CodeLink]) -> tuple[list[CodeLink], list[SpanDict | None]]:
         in_text: dict[str, tuple[FieldName, int, int, str]] = {}
@@ -342,13 +359,24 @@ def _link_key(url: str) -> str:
 
 
 def ground(
-    extraction: Extraction, title: str, abstract: str, *, keep_ungrounded: bool = False
+    extraction: Extraction,
+    facts: PaperFacts | str,
+    abstract: str | None = None,
+    *,
+    keep_ungrounded: bool = False,
+    policy: LabelPolicy | None = None,
 ) -> Grounded:
-    """The grounded, normalized form of `extraction` for this title and abstract."""
-    g = _Grounder(title, abstract, keep_ungrounded)
+    """The grounded, normalized form of `extraction` for a paper's facts (or its title and
+    abstract). An `AnchoredExtraction` has its results chosen and labelled by `policy`
+    (default: `LabelPolicy()`); a plain `Extraction` is grounded item by item."""
+    if isinstance(facts, str):
+        facts = analyze(facts, abstract or "")
+    anchored = isinstance(extraction, AnchoredExtraction)
+    policy = (policy or LabelPolicy()) if anchored else None
+    g = _Grounder(facts, keep_ungrounded)
     models, model_spans = g.models(extraction.models)
     benchmarks, benchmark_spans = g.benchmarks(extraction.benchmarks)
-    results, result_spans = g.results(extraction.results)
+    results, result_spans = g.results(extraction.results, models, benchmarks, policy)
     links, link_spans = g.code_links(extraction.code_links)
     grounded = Extraction.model_construct(
         models=models,

@@ -197,3 +197,41 @@ def label_all(
             lb.model or la.model,
         )
     return labels
+
+
+# --- who decides what: the rules, the model, or both --------------------------------------------
+
+SELECT = ("rule", "model", "both", "either")
+DECIDE = ("rule", "model")
+
+
+@dataclass(frozen=True, slots=True)
+class LabelPolicy:
+    """Which numbers become results (`select`), who says gain or level (`delta`), and who names
+    the benchmark, metric and model (`attrs`; the other one fills in where the first says
+    nothing). `both`/`either`: the rules' and the model's choices intersected / united."""
+
+    select: str = "rule"
+    delta: str = "rule"
+    attrs: str = "model"
+
+    @classmethod
+    def parse(cls, spec: str) -> LabelPolicy:
+        """ "rule", "model", or "select=either,delta=rule,attrs=model" (omitted keys default)."""
+        spec = spec.strip()
+        if spec in ("rule", "model"):
+            return cls(spec, spec, spec)
+        fields: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            key, _, value = part.partition("=")
+            allowed = SELECT if key == "select" else DECIDE
+            if key not in ("select", "delta", "attrs") or value not in allowed:
+                raise ValueError(
+                    f"bad label policy {part!r}: use rule, model, or select=rule|model|both|either,"
+                    "delta=rule|model,attrs=rule|model"
+                )
+            fields[key] = value
+        return cls(**fields)
+
+    def __str__(self) -> str:
+        return f"select={self.select},delta={self.delta},attrs={self.attrs}"

@@ -235,9 +235,8 @@ def sentence_of(text: str, pos: int) -> tuple[int, int]:
     start = 0
     for m in _SENTENCE_BREAK.finditer(text, 0, pos):
         start = m.end()
-    m = _SENTENCE_BREAK.search(text, pos)
-    end = m.start() if m else len(text)
-    return start, end
+    after = _SENTENCE_BREAK.search(text, pos)
+    return start, after.start() if after else len(text)
 
 
 def clause_of(text: str, start: int, end: int) -> tuple[int, int]:

@@ -12,7 +12,7 @@ import json
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from extractor.core.normalize import normalize_modalities, normalize_unit
 
@@ -188,3 +188,102 @@ def _digest(obj: Any) -> str:
 
 
 SCHEMA_VERSION = _digest(_extraction_schema())
+
+
+# --- anchored results (issue 8) ----------------------------------------------------------------
+# The numbers of the text are mined by code and listed under the paper with ids; the model
+# answers, per result, the id and what only it can judge. Value, unit and evidence then come
+# from the text itself, exact by construction, and the answer is shorter.
+
+_DELTA = Result.model_fields["delta"].description
+_BENCHMARK = Result.model_fields["benchmark"].description
+_METRIC = Result.model_fields["metric"].description
+_MODEL = Result.model_fields["model"].description
+
+
+class ResultRef(BaseModel):
+    """A reported result: the id of a listed number, and what that number measures."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(
+        description="The id of a listed number that is a result ('n3'). Never a number that "
+        "is a count, a size, a year or a version."
+    )
+    delta: bool = Field(default=False, description=_DELTA)
+    benchmark: str | None = Field(default=None, description=_BENCHMARK)
+    metric: str | None = Field(default=None, description=_METRIC)
+    model: str | None = Field(default=None, description=_MODEL)
+
+
+class AnchoredResult(BaseModel):
+    """A result as accepted in anchored mode: a listed number's id, or today's written-out
+    form (value and evidence), so a model or fixture answering that way keeps working."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    value: float | None = None
+    unit: str | None = None
+    delta: bool = False
+    benchmark: str | None = None
+    metric: str | None = None
+    model: str | None = None
+    evidence: str | None = None
+
+    _unit = field_validator("unit", mode="before")(Result._unit.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
+
+    @model_validator(mode="after")
+    def _anchored_or_written(self) -> AnchoredResult:
+        if self.id is None and (self.value is None or not self.evidence):
+            raise ValueError("a result needs the id of a listed number (or a value and evidence)")
+        return self
+
+
+class _AnchoredWire(Extraction):
+    results: list[ResultRef] = Field(  # type: ignore[assignment]
+        default_factory=list,
+        json_schema_extra={"maxItems": MAX_ITEMS},
+        description="Every listed number that reports the performance or cost of a model or "
+        "method, by its id. Not dataset sizes, counts of tasks or experiments, years, versions "
+        "or model sizes.",
+    )
+
+
+class AnchoredExtraction(Extraction):
+    """Structured facts from one paper's title and abstract. Extract only what the text says."""
+
+    results: list[AnchoredResult] = Field(  # type: ignore[assignment]
+        default_factory=list, description=_AnchoredWire.model_fields["results"].description
+    )
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        if args or kwargs:
+            return BaseModel.model_json_schema.__func__(_AnchoredWire, *args, **kwargs)  # type: ignore[attr-defined,no-any-return]
+        return _anchored_schema()
+
+
+@cache
+def _anchored_schema() -> dict[str, Any]:
+    schema = BaseModel.model_json_schema.__func__(_AnchoredWire)  # type: ignore[attr-defined]
+    schema["title"] = "Extraction"
+    return schema  # type: ignore[no-any-return]
+
+
+ANCHORED_SCHEMA_VERSION = _digest(_anchored_schema())
+RESULT_MODES = ("anchored", "free")
+
+
+def reply_model(results: str) -> type[Extraction]:
+    """The model an answer is validated with (and whose schema is sent) per results mode."""
+    return AnchoredExtraction if results == "anchored" else Extraction
+
+
+def schema_version(results: str) -> str:
+    return ANCHORED_SCHEMA_VERSION if results == "anchored" else SCHEMA_VERSION
