@@ -10,6 +10,7 @@ import platformdirs
 
 DEFAULT_LOCAL_MODEL = "local:qwen2.5-coder-1.5b"
 MODES = ("json_schema", "tools", "json")
+DEFAULT_LABELS = "select=rule,delta=rule,attrs=model"
 # A CPU model writes 10-20 tokens a second: a long answer from a busy slot takes minutes.
 LOCAL_TIMEOUT = 600.0
 # Longer abstracts are cut to this many characters in the prompt (never in the output): a
@@ -36,6 +37,9 @@ class ModelConfig:
     max_retries: int = 6  # transport failures: 429, 5xx, timeouts, dropped connections
     max_reasks: int = 2  # invalid output shown back to the model with its validation error
     prompt_variant: str = "full"
+    # anchored: numbers are mined by code and listed with ids, the model cites them (issue 8);
+    # free: the model writes each result's value and evidence itself.
+    results: str = "anchored"
 
 
 @dataclass
@@ -51,6 +55,9 @@ class RunConfig:
     keep_ungrounded: bool = False
     quiet: bool = False
     max_abstract_chars: int = MAX_ABSTRACT_CHARS
+    # Who labels mined numbers (see core/labels.LabelPolicy); applied after the cache, so
+    # changing it re-grounds cached answers without a request.
+    labels: str = DEFAULT_LABELS
     model: ModelConfig = field(default_factory=ModelConfig)
 
     @property

@@ -40,7 +40,7 @@ from tenacity.stop import stop_base
 
 from extractor.call import CallError, FatalError, Messages, Reply
 from extractor.config import ModelConfig
-from extractor.core.schema import Extraction
+from extractor.core.schema import AnchoredExtraction, Extraction
 
 
 @dataclass
@@ -87,7 +87,10 @@ def _memoize_instructor_model_checks() -> None:
 _memoize_instructor_model_checks()
 # instructor wraps a plain model into a new class on every request (5 ms of pydantic class
 # building); wrapping it once here makes that a no-op.
-_RESPONSE_MODEL = instructor.openai_schema(Extraction)
+_RESPONSE_MODELS = {
+    "free": instructor.openai_schema(Extraction),
+    "anchored": instructor.openai_schema(AnchoredExtraction),
+}
 
 _MODES = {
     "json_schema": instructor.Mode.JSON_SCHEMA,
@@ -258,7 +261,7 @@ class OpenAICall:
             extraction, _ = await self._instructor.create_with_completion(
                 model=self.config.model,
                 messages=messages,  # type: ignore[arg-type]
-                response_model=_RESPONSE_MODEL,
+                response_model=_RESPONSE_MODELS[self.config.results],
                 max_retries=self.config.max_reasks,
                 temperature=self.config.temperature,
                 max_tokens=self.config.max_tokens,

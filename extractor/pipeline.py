@@ -18,9 +18,11 @@ from typing import Any, Union
 from extractor.cache import ResponseCache, cache_key
 from extractor.call import CallError, FatalError, ModelCall, Reply
 from extractor.config import RunConfig
+from extractor.core.facts import PaperFacts, analyze
 from extractor.core.ground import ground
+from extractor.core.labels import LabelPolicy
 from extractor.core.paper import Paper
-from extractor.core.schema import SCHEMA_VERSION, Extraction
+from extractor.core.schema import reply_model, schema_version
 from extractor.progress import Counters, Progress
 from extractor.prompt import Prompt
 from extractor.write import JsonlWriter
@@ -62,6 +64,9 @@ class Pipeline:
         self.cache = cache
         self._slots = asyncio.Semaphore(config.concurrency)
         self._fatal: FatalError | None = None
+        self._reply_model = reply_model(config.model.results)
+        self._schema_version = schema_version(config.model.results)
+        self._labels = LabelPolicy.parse(config.labels)
 
     async def run(
         self, papers: Iterable[Paper], out: JsonlWriter, errors: JsonlWriter, progress: Progress
@@ -114,15 +119,21 @@ class Pipeline:
                     break
                 abstract, warnings = self._prompt_abstract(paper)
                 key = cache_key(
-                    self.config.model, self.prompt.version, SCHEMA_VERSION, paper.title, abstract
+                    self.config.model,
+                    self.prompt.version,
+                    self._schema_version,
+                    paper.title,
+                    abstract,
                 )
                 hit = self.cache.get(key) if self.cache is not None else None
+                # What the text says is computed once, for the prompt and the grounding.
+                facts = analyze(paper.title, paper.abstract)
                 # A cached answer is finished on the spot: no task, no scheduling, which is
                 # most of what a record costs when a rerun is served from the cache.
                 slot: Slot = (
-                    self._finish(paper, Reply(**hit), warnings, cached=True)
+                    self._finish(paper, facts, Reply(**hit), warnings, cached=True)
                     if hit is not None
-                    else asyncio.create_task(self._request(paper, abstract, warnings, key))
+                    else asyncio.create_task(self._request(paper, facts, abstract, warnings, key))
                 )
                 await window.put(slot)
         finally:
@@ -158,12 +169,16 @@ class Pipeline:
         )
         return paper.abstract[:limit], warnings
 
-    async def _request(self, paper: Paper, abstract: str, warnings: list[str], key: str) -> Outcome:
+    async def _request(
+        self, paper: Paper, facts: PaperFacts, abstract: str, warnings: list[str], key: str
+    ) -> Outcome:
         async with self._slots:
             if self._fatal is not None:
                 return Outcome()
+            # A number past the prompt's cut is not shown, so it cannot be cited.
+            shown = [n for n in facts.numbers if n.field == "title" or n.end <= len(abstract)]
             try:
-                reply = await self.call(self.prompt.messages(paper.title, abstract))
+                reply = await self.call(self.prompt.messages(paper.title, abstract, shown))
             except FatalError as e:
                 self._fatal = self._fatal or e
                 return Outcome()
@@ -175,14 +190,16 @@ class Pipeline:
                 )
         if self.cache is not None:
             self.cache.set(key, reply.__dict__)
-        return self._finish(paper, reply, warnings, cached=False)
+        return self._finish(paper, facts, reply, warnings, cached=False)
 
-    def _finish(self, paper: Paper, reply: Reply, warnings: list[str], *, cached: bool) -> Outcome:
+    def _finish(
+        self, paper: Paper, facts: PaperFacts, reply: Reply, warnings: list[str], *, cached: bool
+    ) -> Outcome:
         grounded = ground(
-            Extraction.model_validate(reply.extraction),
-            paper.title,
-            paper.abstract,
+            self._reply_model.model_validate(reply.extraction),
+            facts,
             keep_ungrounded=self.config.keep_ungrounded,
+            policy=self._labels,
         )
         source: dict[str, Any] = {"path": paper.path, "line": paper.line}
         if paper.url:
@@ -197,7 +214,7 @@ class Pipeline:
             "meta": {
                 "model": self.config.model.model,
                 "prompt_version": self.prompt.version,
-                "schema_version": SCHEMA_VERSION,
+                "schema_version": self._schema_version,
                 "cached": cached,
                 "attempts": reply.attempts,
                 "input_tokens": reply.input_tokens,

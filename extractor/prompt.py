@@ -2,16 +2,24 @@
 
 The static part (instructions, then the worked examples) comes first and the paper last, so
 servers with prefix caching (llama.cpp, vLLM, OpenAI) reuse the shared prefix across papers.
+
+In anchored results mode (the default) the paper is followed by its mined numbers, each with
+an id, and the model cites results by id; the worked examples are shown in that form too,
+their ids coming from the same miner, so they always agree with what the model is shown.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from extractor.core.facts import analyze
+from extractor.core.numbers import MINER_VERSION, Number
 
 # Which files make up each variant; `compact` is for small local models, whose quality drops
 # and whose prefill time grows with every token of instructions they have to read.
@@ -21,26 +29,91 @@ _VARIANTS = {
 }
 VARIANTS = tuple(_VARIANTS)
 _USER = "user.md"
+_NUMBERS = "numbers.md"
+_BEFORE, _AFTER = 70, 45  # characters of context around a listed number
 
 
 @dataclass(frozen=True)
 class Prompt:
     variant: str
+    results: str
     version: str
     system: str
     user_template: str
+    numbers_template: str
     examples: tuple[dict[str, Any], ...]
 
-    def render_paper(self, title: str, abstract: str) -> str:
-        return self.user_template.format(title=title, abstract=abstract)
+    @property
+    def anchored(self) -> bool:
+        return self.results == "anchored"
 
-    def messages(self, title: str, abstract: str) -> list[dict[str, str]]:
+    def render_paper(self, title: str, abstract: str, numbers: Sequence[Number] = ()) -> str:
+        paper = self.user_template.replace("{title}", title).replace("{abstract}", abstract)
+        if not self.anchored:
+            return paper
+        return (
+            paper
+            + "\n"
+            + self.numbers_template.replace("{numbers}", render_numbers(title, abstract, numbers))
+        )
+
+    def messages(
+        self, title: str, abstract: str, numbers: Sequence[Number] = ()
+    ) -> list[dict[str, str]]:
         msgs = [{"role": "system", "content": self.system}]
         for ex in self.examples:
-            msgs.append({"role": "user", "content": self.render_paper(ex["title"], ex["abstract"])})
-            msgs.append({"role": "assistant", "content": json.dumps(ex["extraction"])})
-        msgs.append({"role": "user", "content": self.render_paper(title, abstract)})
+            msgs.append({"role": "user", "content": ex["_paper"]})
+            msgs.append({"role": "assistant", "content": json.dumps(ex["_answer"])})
+        msgs.append({"role": "user", "content": self.render_paper(title, abstract, numbers)})
         return msgs
+
+
+def render_numbers(title: str, abstract: str, numbers: Sequence[Number]) -> str:
+    """One line per candidate: its id, the number as written, and the words around it in its
+    sentence (what a reader needs to judge it; more would only cost prefill)."""
+    if not numbers:
+        return "none"
+    lines = []
+    for n in numbers:
+        text = title if n.field == "title" else abstract
+        s0, s1 = n.sentence
+        lo = max(s0, n.start - _BEFORE)
+        hi = min(s1, n.end + _AFTER)
+        if lo > s0:  # start and end on whole words
+            lo = text.find(" ", lo, n.start) + 1 or lo
+        if hi < s1:
+            hi = text.rfind(" ", n.end, hi) if text.rfind(" ", n.end, hi) > 0 else hi
+        window = " ".join(text[lo:hi].split())
+        lines.append(
+            f'{n.id}: {n.written.strip()} | "{"..." if lo > s0 else ""}{window}'
+            f'{"..." if hi < s1 else ""}"'
+        )
+    return "\n".join(lines)
+
+
+def anchored_answer(extraction: dict[str, Any], title: str, abstract: str) -> dict[str, Any]:
+    """A written-out answer (value, evidence) in the anchored form: each result becomes the id
+    of the mined number with its value, found inside its evidence. For the worked examples;
+    a result with no such number is an error, since the example would teach a wrong id."""
+    facts = analyze(title, abstract)
+    out = dict(extraction)
+    refs = []
+    for r in extraction.get("results", []):
+        match = [
+            n
+            for n in facts.numbers
+            if (abs(abs(n.value) - abs(r["value"])) <= 1e-9 * max(1.0, abs(r["value"]))
+            and r["evidence"] in facts.clause(n) + facts.text(n.field)[n.clause[1] :])
+            or (abs(n.value - r["value"]) <= 1e-9
+            and r["evidence"] in facts.text(n.field))
+        ]
+        if not match:
+            raise ValueError(f"example {title!r}: no mined number for result {r['value']}")
+        refs.append(
+            {"id": match[0].id, **{k: r.get(k) for k in ("delta", "benchmark", "metric", "model")}}
+        )
+    out["results"] = refs
+    return out
 
 
 def _read(name: str) -> str:
@@ -48,21 +121,43 @@ def _read(name: str) -> str:
 
 
 @cache
-def load_prompt(variant: str = "full") -> Prompt:
+def load_prompt(variant: str = "full", results: str = "anchored") -> Prompt:
     if variant not in _VARIANTS:
         raise ValueError(f"unknown prompt variant {variant!r} (choose from {', '.join(VARIANTS)})")
+    if results not in ("anchored", "free"):
+        raise ValueError(f"unknown results mode {results!r} (choose from anchored, free)")
     system_file, examples_file = _VARIANTS[variant]
-    files = {name: _read(name) for name in (system_file, examples_file, _USER) if name}
+    rules_file = f"results_{results}{'_compact' if variant == 'compact' else ''}.md"
+    names = [system_file, rules_file, examples_file, _USER]
+    if results == "anchored":
+        names.append(_NUMBERS)
+    files = {name: _read(name) for name in names if name}
     digest = hashlib.sha256()
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
-    examples = tuple(
-        json.loads(line) for line in files.get(examples_file or "", "").splitlines() if line.strip()
-    )
-    return Prompt(
+    if results == "anchored":
+        # candidate ids are in the prompt and in every cached answer
+        digest.update(b"miner\0" + MINER_VERSION.encode())
+    prompt = Prompt(
         variant=variant,
-        version=f"{variant}-{digest.hexdigest()[:12]}",
-        system=files[system_file].strip(),
+        results=results,
+        version=f"{variant}-{results[0]}-{digest.hexdigest()[:12]}",
+        system=files[system_file].replace("{results}", files[rules_file]).strip(),
         user_template=files[_USER].strip(),
-        examples=examples,
+        numbers_template=files.get(_NUMBERS, "").strip(),
+        examples=(),
     )
+    examples = []
+    for line in files.get(examples_file or "", "").splitlines():
+        if not line.strip():
+            continue
+        ex = json.loads(line)
+        title, abstract = ex["title"], ex["abstract"]
+        facts = analyze(title, abstract)
+        answer = ex["extraction"]
+        if prompt.anchored:
+            answer = anchored_answer(answer, title, abstract)
+        ex["_paper"] = prompt.render_paper(title, abstract, facts.numbers)
+        ex["_answer"] = answer
+        examples.append(ex)
+    return Prompt(**{**prompt.__dict__, "examples": tuple(examples)})

@@ -23,6 +23,7 @@ from extractor.config import (
     RunConfig,
     default_cache_dir,
 )
+from extractor.core.labels import LabelPolicy
 from extractor.progress import Progress
 from extractor.prompt import VARIANTS
 
@@ -91,6 +92,24 @@ def _err(message: str) -> None:
     type=click.Choice(VARIANTS),
     help="Prompt variant (default: full; compact for local models).",
 )
+@click.option(
+    "--results",
+    "results_mode",
+    type=click.Choice(["anchored", "free"]),
+    default=ModelConfig.results,
+    show_default=True,
+    envvar="EXTRACTOR_RESULTS",
+    help="anchored: numbers are found by code and the model cites them by id; "
+    "free: the model writes values and evidence.  [env: EXTRACTOR_RESULTS]",
+)
+@click.option(
+    "--labels",
+    default=RunConfig.labels,
+    show_default=True,
+    envvar="EXTRACTOR_LABELS",
+    help="Who labels mined numbers: rule, model, or select=rule|model|both|either,"
+    "delta=rule|model,attrs=rule|model.  [env: EXTRACTOR_LABELS]",
+)
 @click.option("--temperature", type=float, default=ModelConfig.temperature, show_default=True)
 @click.option(
     "--max-tokens",
@@ -126,6 +145,7 @@ def run_command(
     inputs: tuple[str, ...], output: str | None, errors: str | None, model: str | None,
     base_url: str | None, concurrency: int, cache_dir: Path | None, no_cache: bool,
     limit: int | None, input_format: str | None, mode: str, prompt_variant: str | None,
+    results_mode: str, labels: str,
     temperature: float, max_tokens: int, timeout: float | None, retries: int, reasks: int,
     keep_ungrounded: bool, quiet: bool,
 ) -> None:  # fmt: skip
@@ -137,6 +157,10 @@ def run_command(
     """
     if inputs.count("-") > 1:
         raise click.UsageError("stdin (-) can be given only once")
+    try:
+        LabelPolicy.parse(labels)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--labels") from None
     api_key = os.environ.get("OPENAI_API_KEY") or None
     if model is None and api_key is None and base_url is None:
         model = DEFAULT_LOCAL_MODEL
@@ -159,6 +183,7 @@ def run_command(
         cache_dir=cache_dir or default_cache_dir(),
         keep_ungrounded=keep_ungrounded,
         quiet=quiet,
+        labels=labels,
         model=ModelConfig(
             model=model,
             base_url=None if local else base_url,
@@ -170,6 +195,7 @@ def run_command(
             max_retries=retries,
             max_reasks=reasks,
             prompt_variant=prompt_variant or ("compact" if local else "full"),
+            results=results_mode,
         ),
     )
     sys.exit(execute(config))
@@ -235,7 +261,9 @@ def execute(config: RunConfig) -> int:
     try:
         with contextlib.ExitStack() as stack:
             call = LazyCall(_make_call(config, stack))
-            pipeline = Pipeline(config, call, load_prompt(config.model.prompt_variant), cache)
+            pipeline = Pipeline(
+                config, call, load_prompt(config.model.prompt_variant, config.model.results), cache
+            )
             summary = asyncio.run(
                 pipeline.run(itertools.chain([first], papers), out, errors, progress)
             )

@@ -371,7 +371,13 @@ def ground(
     (default: `LabelPolicy()`); a plain `Extraction` is grounded item by item."""
     if isinstance(facts, str):
         facts = analyze(facts, abstract or "")
-    anchored = isinstance(extraction, AnchoredExtraction)
+    # An answer that writes every result out (value, evidence) is in the free form, whatever
+    # schema was sent: it is grounded item by item, as free answers always were, with no
+    # numbers added by the rules.
+    written_out = bool(extraction.results) and all(
+        getattr(r, "id", None) is None for r in extraction.results
+    )
+    anchored = isinstance(extraction, AnchoredExtraction) and not written_out
     policy = (policy or LabelPolicy()) if anchored else None
     g = _Grounder(facts, keep_ungrounded)
     models, model_spans = g.models(extraction.models)

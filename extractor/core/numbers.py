@@ -227,7 +227,7 @@ def _share_range_units(text: str, raws: list[_Raw]) -> None:
 # --- clauses -----------------------------------------------------------------------------------
 
 _SENTENCE_BREAK = re.compile(r"(?<!\d)[.!?](?=\s|$)|[;\n]|\.(?=\s+[A-Z])")
-_CLAUSE_BREAK = re.compile(r",\s|\s\(|\)\s?|\s(?:while|whereas|but)\s|:\s")
+_CLAUSE_BREAK = re.compile(r",\s|\s(?:while|whereas|but)\s|:\s")
 _MIN_CLAUSE_WORDS = 4
 
 
