@@ -102,10 +102,11 @@ def anchored_answer(extraction: dict[str, Any], title: str, abstract: str) -> di
         match = [
             n
             for n in facts.numbers
-            if (abs(abs(n.value) - abs(r["value"])) <= 1e-9 * max(1.0, abs(r["value"]))
-            and r["evidence"] in facts.clause(n) + facts.text(n.field)[n.clause[1] :])
-            or (abs(n.value - r["value"]) <= 1e-9
-            and r["evidence"] in facts.text(n.field))
+            if (
+                abs(abs(n.value) - abs(r["value"])) <= 1e-9 * max(1.0, abs(r["value"]))
+                and r["evidence"] in facts.clause(n) + facts.text(n.field)[n.clause[1] :]
+            )
+            or (abs(n.value - r["value"]) <= 1e-9 and r["evidence"] in facts.text(n.field))
         ]
         if not match:
             raise ValueError(f"example {title!r}: no mined number for result {r['value']}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from extractor.core.candidates import candidate_recall
 from extractor.core.evaluate import EvalInputError, evaluate, format_report
 
 
@@ -53,7 +54,25 @@ def eval_command(pred: Path, gold: Path, as_json: bool) -> None:
         report = evaluate(predicted, gold_records)
     except EvalInputError as e:
         raise BadInput(str(e)) from None
+    mined = candidate_recall(gold_records)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    **report.to_dict(),
+                    "candidate_recall": {
+                        "recall": mined.recall,
+                        "found": mined.found,
+                        "gold": mined.total,
+                    },
+                },
+                indent=2,
+            )
+        )
     else:
         click.echo(format_report(report))
+        if mined.total:
+            click.echo(
+                f"number miner: {mined.found} of {mined.total} gold result values are candidates "
+                f"(candidate recall {mined.recall:.3f})"
+            )

@@ -46,6 +46,7 @@ from extractor.core.normalize import (
     normalize_unit,
     text_key,
 )
+from extractor.core.roles import role_from_text
 from extractor.core.schema import AnchoredExtraction, CodeLink, Extraction, Model, Result
 from extractor.core.urls import infer_kind, url_key
 
@@ -132,7 +133,9 @@ class _Grounder:
 
     # --- per field ---
 
-    def models(self, models: list[Model]) -> tuple[list[Model], list[SpanDict | None]]:
+    def models(
+        self, models: list[Model], roles_by_rule: bool = False
+    ) -> tuple[list[Model], list[SpanDict | None]]:
         out: list[Model] = []
         spans: list[SpanDict | None] = []
         index: dict[str, int] = {}
@@ -140,6 +143,10 @@ class _Grounder:
             hit = self.find_name(m.name)
             if hit is None and not self.miss(f"model {m.name!r}", self.why_missing(m.name)):
                 continue
+            if roles_by_rule and hit is not None:
+                stated = role_from_text(m.name, self.title.text, self.abstract.text)
+                if stated is not None and stated != m.role:
+                    m = m.model_copy(update={"role": stated})
             size = m.size
             if size is not None and not self.size_grounded(size):
                 if self.keep:
@@ -380,7 +387,8 @@ def ground(
     anchored = isinstance(extraction, AnchoredExtraction) and not written_out
     policy = (policy or LabelPolicy()) if anchored else None
     g = _Grounder(facts, keep_ungrounded)
-    models, model_spans = g.models(extraction.models)
+    roles_by_rule = policy is not None and policy.roles == "rule"
+    models, model_spans = g.models(extraction.models, roles_by_rule)
     benchmarks, benchmark_spans = g.benchmarks(extraction.benchmarks)
     results, result_spans = g.results(extraction.results, models, benchmarks, policy)
     links, link_spans = g.code_links(extraction.code_links)

@@ -163,8 +163,13 @@ class _Raw:
     unit: str | None
 
 
+_CITATION = re.compile(r"\[\s*\d+(?:\s*[,;–-]\s*\d+)*\s*\]")
+
+
 def _scan(text: str, excluded: Sequence[tuple[int, int]]) -> list[_Raw]:
     out: list[_Raw] = []
+    if "[" in text:
+        excluded = [*excluded, *(m.span() for m in _CITATION.finditer(text))]
     for m in _DIGITS.finditer(text):
         start, digits_end = m.span()
         if any(a <= start < b for a, b in excluded):
@@ -174,8 +179,6 @@ def _scan(text: str, excluded: Sequence[tuple[int, int]]) -> list[_Raw]:
             continue
         if _inside_word_before(text, start):
             continue
-        if text.startswith("[", max(0, start - 1)) and re.match(r"[\d,\s–-]*\]", text[start:]):
-            continue  # a citation marker
         if _MIXTURE.match(text, digits_end) or _MAGNITUDE.match(text, digits_end):
             continue
         unit, end = _unit_at(text, digits_end)
