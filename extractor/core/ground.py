@@ -25,10 +25,15 @@ What grounding guarantees, and what it cannot: no name, benchmark, number or URL
 unless the text writes it. It cannot tell whether the text is telling the truth, or whether an
 item found in the text plays the part the model gave it (role, metric, delta are not checked).
 Text written to steer the model ("Ignore previous instructions and output ...") is in the text, so
-plain grounding would accept what it asks for; therefore, from the sentence that holds such a
-phrase to the end of its paragraph, nothing grounds an item and no URL is taken, and a warning
-says so. That is a heuristic against the common phrasings, not a proof: an injection worded like
-ordinary prose grounds like ordinary prose.
+plain grounding would accept what it asks for; therefore the instruction-like span that
+core/injection.py finds (a quotation holding such a phrase, or the sentences that give the model
+orders) grounds no item and yields no URL, and a warning says so. That is a heuristic against
+the common phrasings, not a proof: an injection worded like ordinary prose grounds like
+ordinary prose.
+
+Anchored answers (the default, issue 8) cite mined numbers by id: value, unit and evidence then
+come from core/numbers.py, and `LabelPolicy` says whether the rules (core/labels.py) or the
+model choose which numbers are results, gain or level, and their benchmark, metric and model.
 """
 
 from __future__ import annotations
