@@ -120,7 +120,7 @@ class Pipeline:
                 # A cached answer is finished on the spot: no task, no scheduling, which is
                 # most of what a record costs when a rerun is served from the cache.
                 slot: Slot = (
-                    self._finish(paper, Reply(**hit), warnings, cached=True)
+                    self._finish_contained(paper, Reply(**hit), warnings, cached=True)
                     if hit is not None
                     else asyncio.create_task(self._request(paper, abstract, warnings, key))
                 )
@@ -175,7 +175,27 @@ class Pipeline:
                 )
         if self.cache is not None:
             self.cache.set(key, reply.__dict__)
-        return self._finish(paper, reply, warnings, cached=False)
+        return self._finish_contained(paper, reply, warnings, cached=False)
+
+    def _finish_contained(
+        self, paper: Paper, reply: Reply, warnings: list[str], *, cached: bool
+    ) -> Outcome:
+        """`_finish`, with whatever it raises contained to this one record.
+
+        Validation and grounding run on answers nobody vetted (a model's, an old cache
+        entry's); a bug or an odd answer there must cost this record, as an `internal_error`
+        in the errors file, not the run. The answer stays cached: fixing the bug and running
+        the same command again finishes it without a request.
+        """
+        try:
+            return self._finish(paper, reply, warnings, cached=cached)
+        except Exception as e:  # KeyboardInterrupt and cancellation still stop the run
+            return Outcome(
+                error=self._error_record(paper, "internal_error", _one_line(e), reply.attempts),
+                cached=cached,
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+            )
 
     def _finish(self, paper: Paper, reply: Reply, warnings: list[str], *, cached: bool) -> Outcome:
         grounded = ground(
@@ -220,3 +240,9 @@ class Pipeline:
             "source": {"path": paper.path, "line": paper.line},
             "error": {"type": type_, "message": message, "attempts": attempts},
         }
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """`Type: message` on one line, cut short: pydantic's errors run to many lines."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
