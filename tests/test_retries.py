@@ -36,8 +36,9 @@ def api() -> Any:
 
 def run_one(tmp_path: Path, *args: str) -> tuple[Any, list[dict[str, Any]]]:
     src = write_jsonl(tmp_path / "in.jsonl", papers(1))
-    result = invoke(str(src), "-o", str(tmp_path / "out.jsonl"), *args)
-    return result, read_jsonl(tmp_path / "out.jsonl")
+    out = tmp_path / "out.jsonl"
+    result = invoke(str(src), "-o", str(out), *args)
+    return result, read_jsonl(out) if out.exists() else []
 
 
 def bodies(route: Any) -> list[dict[str, Any]]:
@@ -121,6 +122,7 @@ def test_insufficient_quota_is_not_retried(api: Any, tmp_path: Path, sleeps: lis
     result, _ = run_one(tmp_path)
     assert result.exit_code == 2 and "no quota left" in result.stderr
     assert route.call_count == 1 and sleeps == []
+    assert not (tmp_path / "out.jsonl").exists()  # exit 2 writes nothing
 
 
 def test_malformed_json_is_reasked_with_the_error(

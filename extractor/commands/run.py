@@ -228,8 +228,16 @@ def execute(config: RunConfig) -> int:
     if progress.enabled and "-" not in config.inputs:
         _count_in_background(config, progress)
     cache = ResponseCache(config.cache_dir) if config.use_cache else None
-    out = JsonlWriter(config.output)
-    errors = JsonlWriter(config.errors_path, lazy=True)
+    # The outputs are written beside their paths (OUT.partial) and renamed over them at the
+    # end, never opened with "w" up front. Truncating OUT when the first record arrives would
+    # still destroy it whenever the run then dies (a quota error after ten records, a crash),
+    # and the old file may hold records nothing else has (an earlier --no-cache run, another
+    # cache directory). So OUT is replaced only by a run that finished (0 or 3: it is then
+    # exactly this run's records) or that was interrupted after writing some (130: what
+    # finished is written, the rest is in the cache for the rerun); a usage or configuration
+    # error (2) leaves it byte for byte as it was, and a crash leaves OUT.partial beside it.
+    out = JsonlWriter(config.output, atomic=True)
+    errors = JsonlWriter(config.errors_path, atomic=True)
     summary = None
     status = EXIT_OK
     try:
@@ -241,10 +249,14 @@ def execute(config: RunConfig) -> int:
             )
     except (FatalError, InputError, LocalModelError) as e:
         progress.finish()
+        out.discard()
+        errors.discard()
         _err(str(e))
         status = EXIT_USAGE
     except KeyboardInterrupt:
         progress.finish()
+        out.commit()
+        errors.commit()
         _err(f"interrupted: {out.count} records written; run the same command again to resume")
         status = EXIT_INTERRUPTED
     finally:
@@ -255,7 +267,11 @@ def execute(config: RunConfig) -> int:
     if summary is None:
         return status
     progress.finish()
-    if errors.count == 0:
+    out.commit(empty=True)
+    if errors.count:
+        errors.commit()
+    else:  # an errors file from an earlier run no longer describes anything
+        errors.discard()
         remove_stale(config.errors_path)
     if not config.quiet:
         _err(_summary_line(summary, stats.duplicates, stats.skipped, config, errors.count))
