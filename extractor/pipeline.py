@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
-from extractor.cache import ResponseCache, cache_key
+from extractor.cache import ResponseCache, cache_key, url_endpoint
 from extractor.call import CallError, FatalError, ModelCall, Reply
 from extractor.config import RunConfig
 from extractor.core.ground import ground
@@ -55,11 +55,18 @@ class Pipeline:
         call: ModelCall,
         prompt: Prompt,
         cache: ResponseCache | None,
+        *,
+        endpoint: str | None = None,
     ):
+        """`endpoint` identifies who answers, for the cache key: by default the normalized
+        base URL; the embedded model's is its file's identity (`local.model_identity`)."""
         self.config = config
         self.call = call
         self.prompt = prompt
         self.cache = cache
+        if endpoint is None and cache is not None and config.model.model.startswith("local:"):
+            raise ValueError("a local model's cache key needs the identity of its model file")
+        self.endpoint = endpoint if endpoint is not None else url_endpoint(config.model.base_url)
         self._slots = asyncio.Semaphore(config.concurrency)
         self._fatal: FatalError | None = None
 
@@ -114,13 +121,18 @@ class Pipeline:
                     break
                 abstract, warnings = self._prompt_abstract(paper)
                 key = cache_key(
-                    self.config.model, self.prompt.version, SCHEMA_VERSION, paper.title, abstract
+                    self.config.model,
+                    self.endpoint,
+                    self.prompt.version,
+                    SCHEMA_VERSION,
+                    paper.title,
+                    abstract,
                 )
-                hit = self.cache.get(key) if self.cache is not None else None
+                hit = self.cache.get_reply(key) if self.cache is not None else None
                 # A cached answer is finished on the spot: no task, no scheduling, which is
                 # most of what a record costs when a rerun is served from the cache.
                 slot: Slot = (
-                    self._finish_contained(paper, Reply(**hit), warnings, cached=True)
+                    self._finish_contained(paper, hit, warnings, cached=True)
                     if hit is not None
                     else asyncio.create_task(self._request(paper, abstract, warnings, key))
                 )
@@ -174,7 +186,7 @@ class Pipeline:
                     output_tokens=e.usage[1],
                 )
         if self.cache is not None:
-            self.cache.set(key, reply.__dict__)
+            self.cache.set_reply(key, reply)
         return self._finish_contained(paper, reply, warnings, cached=False)
 
     def _finish_contained(

@@ -43,8 +43,8 @@ class JsonlWriter:
             if self._to_stdout:
                 self._fh = sys.stdout
             else:
-                target = self._partial or self.path
-                Path(target).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+                target = str(self._partial or self.path)
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
                 self._fh = open(target, "w", encoding="utf-8")  # noqa: SIM115
         return self._fh
 

@@ -136,3 +136,167 @@ def test_a_finished_run_replaces_the_output_with_exactly_its_records(
     assert out.read_bytes() == b""  # every record failed: none is the old file's
     assert len(read_jsonl(errors)) == 2
     assert not (tmp_path / "out.jsonl.partial").exists()
+
+
+# --- the cache answers only for the endpoint and model file that gave the answer --------------
+
+
+def _cache_entries(cache_dir: Path) -> list[str]:
+    import diskcache
+
+    with diskcache.Cache(str(cache_dir)) as cache:
+        return list(cache.iterkeys())
+
+
+def test_the_same_model_on_another_endpoint_is_another_cache_entry(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", papers(2))
+    out = str(tmp_path / "out.jsonl")
+    with respx.mock(assert_all_called=False) as mock:
+        for host in ("llm.test", "other.test"):
+            mock.get(f"http://{host}/v1/models").mock(return_value=models_list())
+        chat = mock.post("http://llm.test/v1/chat/completions").mock(side_effect=answer)
+        other = mock.post("http://other.test/v1/chat/completions").mock(side_effect=answer)
+        assert invoke(str(src), "-o", out).exit_code == 0
+        assert chat.call_count == 2
+        # The same endpoint spelled differently is the same endpoint.
+        same = invoke(str(src), "-o", out, "--base-url", "HTTP://LLM.test:80/v1/")
+        assert same.exit_code == 0 and "2 cached" in same.stderr
+        moved = invoke(str(src), "-o", out, "--base-url", "http://other.test/v1")
+        assert moved.exit_code == 0 and "0 cached" in moved.stderr
+        assert other.call_count == 2 and chat.call_count == 2
+
+
+def test_endpoint_identity_never_holds_credentials() -> None:
+    from extractor.cache import url_endpoint
+
+    assert url_endpoint(None) == url_endpoint("https://API.openai.com:443/v1/")
+    assert url_endpoint("http://user:sk-secret@host:8000/v1?key=sk-secret#x") == (
+        "url:http://host:8000/v1"
+    )
+
+
+@pytest.fixture
+def fake_local_server(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """`local_endpoint` stood in for by the respx-mocked endpoint: the run's real client path,
+    without loading a model. Records how each server was asked for."""
+    import contextlib
+
+    started: list[dict[str, Any]] = []
+
+    @contextlib.contextmanager
+    def local_endpoint(spec: str, **kwargs: Any) -> Any:
+        started.append({"spec": spec, **kwargs})
+        yield BASE_URL
+
+    monkeypatch.setattr("extractor.local.local_endpoint", local_endpoint)
+    return started
+
+
+def test_a_changed_local_model_file_is_a_cache_miss(
+    api: Any, tmp_path: Path, fake_local_server: list[dict[str, Any]]
+) -> None:
+    import os
+
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF" + b"\0" * 64)
+    chat = api.post("/chat/completions").mock(side_effect=answer)
+    src = write_jsonl(tmp_path / "in.jsonl", papers(2))
+    args = (str(src), "-o", str(tmp_path / "out.jsonl"), "-m", f"local:{model}")
+    assert invoke(*args).exit_code == 0 and chat.call_count == 2
+    again = invoke(*args)
+    assert again.exit_code == 0 and "2 cached" in again.stderr and chat.call_count == 2
+    # Another file under the same name (here: same size, another modification time).
+    model.write_bytes(b"GGUF" + b"\1" * 64)
+    stat = model.stat()
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    changed = invoke(*args)
+    assert changed.exit_code == 0 and "0 cached" in changed.stderr and chat.call_count == 4
+
+
+def test_a_registry_model_is_identified_by_its_sha256() -> None:
+    from extractor.local import REGISTRY, TINY_MODEL, model_identity
+
+    assert model_identity(f"local:{TINY_MODEL}") == f"sha256:{REGISTRY[TINY_MODEL].sha256}"
+
+
+class _Unpicklable:
+    def __reduce__(self) -> Any:
+        return (_explode, ())
+
+
+def _explode() -> None:
+    raise ValueError("cannot rebuild this object")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(lambda v: {**v, "extra": 1}, id="extra-field"),
+        pytest.param(lambda v: {k: x for k, x in v.items() if k != "attempts"}, id="missing"),
+        pytest.param(lambda v: {**v, "input_tokens": "120"}, id="wrong-type"),
+        pytest.param(lambda v: {**v, "extraction": ["not", "a", "dict"]}, id="wrong-extraction"),
+        pytest.param(lambda v: {**v, "v": 999}, id="other-version"),
+        pytest.param(lambda v: [v], id="not-a-dict"),
+        pytest.param(lambda v: b"\x80garbage", id="garbage"),
+        pytest.param(lambda v: _Unpicklable(), id="unpickling-error"),
+    ],
+)
+def test_an_unreadable_cache_entry_is_a_miss_not_a_crash(
+    api: Any, tmp_path: Path, _isolated_env: Path, bad: Any
+) -> None:
+    import diskcache
+
+    chat = api.post("/chat/completions").mock(side_effect=answer)
+    src = write_jsonl(tmp_path / "in.jsonl", papers(2))
+    out = tmp_path / "out.jsonl"
+    assert invoke(str(src), "-o", str(out)).exit_code == 0 and chat.call_count == 2
+    with diskcache.Cache(str(_isolated_env)) as cache:
+        for key in list(cache.iterkeys()):
+            cache.set(key, bad(cache.get(key)))
+    again = invoke(str(src), "-o", str(out))
+    assert again.exit_code == 0, again.stderr
+    assert "0 cached" in again.stderr and chat.call_count == 4
+    assert [r["title"] for r in read_jsonl(out)] == [p["title"] for p in papers(2)]
+    # The entries were replaced by good ones.
+    third = invoke(str(src), "-o", str(out))
+    assert third.exit_code == 0 and "2 cached" in third.stderr and chat.call_count == 4
+
+
+# --- local models: no more requests in flight than the server has slots -----------------------
+
+
+def test_local_requests_in_flight_never_exceed_the_server_slots(
+    api: Any, tmp_path: Path, fake_local_server: list[dict[str, Any]]
+) -> None:
+    import asyncio
+
+    from extractor.commands.run import execute
+    from extractor.config import LOCAL_SLOTS, ModelConfig, RunConfig
+
+    in_flight, peak = 0, 0
+
+    async def slow_answer(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        for _ in range(50):  # let every other task that may send a request send it
+            await asyncio.sleep(0)
+        in_flight -= 1
+        return answer(request)
+
+    api.post("/chat/completions").mock(side_effect=slow_answer)
+    src = write_jsonl(tmp_path / "in.jsonl", papers(12))
+    config = RunConfig(
+        inputs=[str(src)],
+        output=str(tmp_path / "out.jsonl"),
+        concurrency=8,
+        quiet=True,
+        cache_dir=tmp_path / "cache",
+        model=ModelConfig(model="local:smollm2-135m", prompt_variant="compact", timeout=600),
+    )
+    assert execute(config) == 0
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 12
+    assert peak == LOCAL_SLOTS
+    assert [s["parallel"] for s in fake_local_server] == [LOCAL_SLOTS]
+    # The server's address went to the call alone: the caller's config is as it was.
+    assert config.model.base_url is None and config.concurrency == 8
