@@ -300,3 +300,84 @@ def test_local_requests_in_flight_never_exceed_the_server_slots(
     assert [s["parallel"] for s in fake_local_server] == [LOCAL_SLOTS]
     # The server's address went to the call alone: the caller's config is as it was.
     assert config.model.base_url is None and config.concurrency == 8
+
+
+# --- Ctrl-C: what finished is written, the rest resumes from the cache ------------------------
+
+FAKE_SERVER = Path(__file__).resolve().parents[1] / "bench" / "fake_openai.py"
+
+
+def _start_fake(port: int = 0, *extra: str) -> tuple[Any, str]:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, str(FAKE_SERVER), "--port", str(port), "--latency", "0", *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # "ready on http://127.0.0.1:PORT/v1"
+    assert line.startswith("ready on "), line
+    return proc, line.split()[-1]
+
+
+def _stop(proc: Any) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.pop("OPENAI_API_KEY", None)
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    return env
+
+
+def test_sigint_writes_what_finished_and_the_rerun_resumes_from_the_cache(
+    tmp_path: Path,
+) -> None:
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = write_jsonl(tmp_path / "in.jsonl", papers(4))
+    out = tmp_path / "out.jsonl"
+    server, url = _start_fake(0, "--stall-title", "FooNet2")  # the third paper hangs
+    port = int(url.split(":")[-1].split("/")[0])
+    command = [sys.executable, "-m", "extractor", "run", str(src), "-o", str(out)]
+    command += ["--base-url", url, "-c", "4"]
+    try:
+        run = subprocess.Popen(
+            command, env=_clean_env(), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        # Where the records go while the run lasts is the writer's business: either file.
+        files = (out, tmp_path / "out.jsonl.partial")
+        deadline = time.monotonic() + 120  # a bound on a wait, not a measurement
+        while not any(f.exists() and len(f.read_text().splitlines()) == 2 for f in files):
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "the first two records were never written"
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        _stop(server)
+    assert run.returncode == 130, stderr
+    assert "interrupted: 2 records written" in stderr and "Traceback" not in stderr
+    assert [r["title"] for r in read_jsonl(out)] == ["Paper 0: FooNet0", "Paper 1: FooNet1"]
+    assert not (tmp_path / "out.jsonl.partial").exists()
+
+    # The same command against the same endpoint, which now answers every paper.
+    server, _ = _start_fake(port)
+    try:
+        again = subprocess.run(command, env=_clean_env(), capture_output=True, text=True)
+    finally:
+        _stop(server)
+    assert again.returncode == 0, again.stderr
+    assert [r["title"] for r in read_jsonl(out)] == [p["title"] for p in papers(4)]
+    cached = re.search(r"\((\d+) cached", again.stderr)
+    assert cached and int(cached.group(1)) >= 2, again.stderr  # paper 3 too, if it got answered
