@@ -189,6 +189,7 @@ def test_rows_use_canonical_names_and_the_first_code_link() -> None:
         "paper_id",
         "title",
         "model",
+        "model_source",
         "benchmark",
         "metric",
         "value",
@@ -229,7 +230,7 @@ def test_rows_tolerate_partial_and_malformed_records() -> None:
     assert data.rows[0].title == ""
 
 
-def test_unattributed_results_are_credited_to_the_only_proposed_model() -> None:
+def test_a_result_naming_no_model_is_credited_to_the_proposed_model_only_when_asked() -> None:
     one = record(
         "a",
         [result(50, "X")],
@@ -241,7 +242,17 @@ def test_unattributed_results_are_credited_to_the_only_proposed_model() -> None:
         models=[{"name": "P1", "role": "proposed"}, {"name": "P2", "role": "proposed"}],
     )
     rows = build_rows([one, two]).rows
-    assert [(r.model, r.credited_model) for r in rows] == [(None, "Ours"), (None, None)]
+    assert [(r.model, r.model_source) for r in rows] == [(None, None), (None, None)]
+    pv = pivot(rows)
+    assert pv.cells == {} and pv.unattributed == 2
+    rows = build_rows([one, two], attribute_proposed=True).rows
+    assert [(r.model, r.model_source) for r in rows] == [("Ours", "proposed"), (None, None)]
+    pv = pivot(rows, unattributed_row=True)
+    assert [(m, c.model_source) for (m, _), c in pv.cells.items()] == [
+        ("Ours", "proposed"),
+        ("(unattributed)", None),
+    ]
+    assert (pv.unattributed, pv.attributed_to_proposed) == (1, 1)
 
 
 def test_filters_match_after_canonicalization() -> None:
