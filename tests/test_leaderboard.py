@@ -79,6 +79,8 @@ def record(
         ("model", "LLaVA-1.5", "llava 1.5"),
         ("model", "Video_LLaMA", "Video-LLaMA"),
         ("model", "GPT\u20114V", "gpt-4v"),  # a non-breaking hyphen from a PDF
+        ("model", "ＧＰＴ-４", "GPT-4"),  # full-width, from a PDF
+        ("model", "GPT-4 (2023)", "gpt4 2023"),  # punctuation is not part of a name
     ],
 )
 def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: str) -> None:
@@ -89,6 +91,7 @@ def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: st
     ("kind", "a", "b"),
     [
         ("model", "LLaVA-1.5", "LLaVA-15"),  # dots are part of a version
+        ("model", "Qwen2-1.5B", "Qwen2-15B"),  # and of a size
         ("model", "LLaVA-1.5", "LLaVA-1.6"),
         ("benchmark", "COCO", "RefCOCO"),
         ("benchmark", "VQAv2", "VQAv1"),
@@ -103,6 +106,14 @@ def test_different_names_stay_apart(kind: Any, a: str, b: str) -> None:
 
 def test_fold_drops_case_spacing_separators_and_trailing_punctuation() -> None:
     assert fold("  Video - LLaMA_2. ") == "videollama2"
+    assert fold("LLaVA-1.5") == "llava1.5"
+
+
+def test_fold_is_the_eval_name_key_where_no_decimal_point_is_involved() -> None:
+    from extractor.core.normalize import text_key
+
+    for name in ["Video-LLaMA", "GPT-4V", "α-CLIP", "MS COCO", "R@1", "Straße", "InternVL 2"]:
+        assert fold(name) == text_key(name)
 
 
 def test_canonical_is_the_most_frequent_spelling() -> None:

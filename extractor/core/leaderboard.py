@@ -4,8 +4,8 @@ Pure: works on parsed record dicts (CONTRACT.md's output record, or any partial 
 of it) and returns data. Reading files and formatting output belong to the commands.
 
 Decisions the table and the report share:
-- Names that differ only in case, spacing, hyphens/underscores or a known alias (`_ALIASES`)
-  are one name; its canonical spelling is the most frequent one, ties going to the first seen.
+- Names that differ only in case, spacing, punctuation (a decimal point between digits
+  excepted) or a known alias (`_ALIASES`) are one name (`fold`); its canonical spelling is the most frequent one, ties going to the first seen.
   Benchmark spellings are counted in `benchmarks` and in `results[].benchmark`, model spellings
   in `models[].name` and `results[].model`, metric spellings in `results[].metric`.
 - The pivot compares levels only: a delta ("improves by 2.1%") is relative to some unstated
@@ -32,18 +32,23 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from extractor.core.normalize import text_key
+
 Kind = Literal["benchmark", "metric", "model"]
 KINDS: tuple[Kind, ...] = ("benchmark", "metric", "model")
 
-# Hyphen-like characters include the Unicode dashes that PDF-extracted abstracts are full of.
-_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
+# A decimal point between digits: "1.5" in "Qwen2-1.5B".
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
 
 
 def fold(name: str) -> str:
-    """Case, spacing, hyphens/underscores and trailing punctuation folded away; dots kept,
-    because "LLaVA-1.5" and "LLaVA-15" are different names."""
-    text = unicodedata.normalize("NFKC", name).casefold().strip().rstrip(".,;:")
-    return _SEPARATORS.sub("", text)
+    """The key names are merged by: EVAL.md's name key (`normalize.text_key`: casefold, letters
+    and digits only; the one grounding and `eval` use), with two departures, because here a
+    wrong merge moves a number into another model's row: NFKC first, so full-width and
+    ligature spellings from PDFs are one name; and a decimal point between digits is kept,
+    because "Qwen2-1.5B" and "Qwen2-15B", or "LLaVA-1.5" and "LLaVA-15", are not one model."""
+    text = unicodedata.normalize("NFKC", name)
+    return ".".join(text_key(part) for part in _DECIMAL_POINT.split(text))
 
 
 def _group(canonical: str, *spellings: str) -> dict[str, str]:
