@@ -228,10 +228,11 @@ def test_cli_bad_input_is_a_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"title": "T"}\n\n{not json\n', encoding="utf-8")
     cases = [
-        ([str(tmp_path / "missing.jsonl"), str(gold)], "cannot read"),
+        ([str(tmp_path / "missing.jsonl"), str(gold)], "missing.jsonl: no such file"),
         ([str(bad), str(gold)], "bad.jsonl:3: invalid JSON"),
         ([str(gold), str(bad)], "bad.jsonl:3: invalid JSON"),
-        ([str(tmp_path), str(gold)], "cannot read"),
+        ([str(tmp_path), str(gold)], "is a directory"),
+        ([str(gold), str(write(tmp_path / "list.jsonl", [[1, 2]]))], "list.jsonl:1: not a JSON object"),
         ([str(write(tmp_path / "p.jsonl", [rec(t["title"], models="x") for t in GOLD_RECORDS])),
           str(gold)], "'models' is not a list"),
     ]  # fmt: skip

@@ -381,3 +381,36 @@ def test_sigint_writes_what_finished_and_the_rerun_resumes_from_the_cache(
     assert [r["title"] for r in read_jsonl(out)] == [p["title"] for p in papers(4)]
     cached = re.search(r"\((\d+) cached", again.stderr)
     assert cached and int(cached.group(1)) >= 2, again.stderr  # paper 3 too, if it got answered
+
+
+# --- one JSON-lines reader, one input error -------------------------------------------------
+
+
+def test_one_input_error_type_for_every_reader() -> None:
+    from extractor import read, records_io
+    from extractor.core import evaluate, jsonl
+
+    assert read.InputError is jsonl.InputError and records_io.InputError is jsonl.InputError
+    assert issubclass(evaluate.EvalInputError, jsonl.InputError)
+
+
+def test_a_bad_line_is_skipped_with_its_number_by_table_and_an_error_for_eval(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from extractor.cli import cli
+
+    good = {"id": "a", "title": "T", "extraction": {"results": []}}
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b'{"id": "a", "title": "T", "extraction": {"results": []}}\n{"cut": \n')
+    table = CliRunner().invoke(cli, ["table", str(path)])
+    assert table.exit_code == 0
+    assert "out.jsonl:2: invalid JSON" in table.stderr and "skipped" in table.stderr
+    gold = write_jsonl(tmp_path / "gold.jsonl", [good])
+    scored = CliRunner().invoke(cli, ["eval", str(path), str(gold)])
+    assert scored.exit_code == 2 and "out.jsonl:2: invalid JSON" in scored.stderr
+    # Bytes that are not UTF-8 would change a title, and so the pairing: an error for eval.
+    (tmp_path / "latin.jsonl").write_bytes(b'{"title": "Caf\xe9", "extraction": {}}\n')
+    latin = CliRunner().invoke(cli, ["eval", str(tmp_path / "latin.jsonl"), str(gold)])
+    assert latin.exit_code == 2 and "latin.jsonl:1: not UTF-8 text" in latin.stderr

@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from extractor.core.jsonl import InputError
 from extractor.core.leaderboard import (
     LONG_COLUMNS,
     PROPOSED,
@@ -31,7 +32,7 @@ from extractor.core.leaderboard import (
     filter_rows,
     pivot,
 )
-from extractor.records_io import InputError, load_records_for_cli
+from extractor.records_io import InputCommand, load_records_for_cli
 
 Table = tuple[list[str], list[list[Any]]]
 
@@ -195,7 +196,7 @@ def _notes(data: Rows, pv: Pivot | None, show_merges: bool, attribute_proposed: 
             note(f"  {merge.describe()}")
 
 
-@click.command("table")
+@click.command("table", cls=InputCommand)
 @click.argument("records", metavar="OUT.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
     "--format",

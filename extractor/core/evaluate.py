@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from extractor.core.jsonl import InputError
 from extractor.core.normalize import normalize_unit, task_words, text_key
 from extractor.core.urls import url_key
 
@@ -35,8 +36,8 @@ ATTRIBUTES = (
 )
 
 
-class EvalInputError(ValueError):
-    """A record or item too malformed to score; the message names it."""
+class EvalInputError(InputError, ValueError):
+    """A record or item too malformed to score; the message names it (exit status 2)."""
 
 
 @dataclass
