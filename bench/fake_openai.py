@@ -6,6 +6,9 @@ its full work: validation, grounding, caching, writing. Plain asyncio streams, H
 keep-alive, no framework: the server must cost less than the client it measures.
 
     python bench/fake_openai.py --port 8765 --latency 0.5
+
+`--port 0` takes a free port (printed on the "ready" line); `--stall-title TEXT` never answers
+a paper whose title contains TEXT (a request that hangs, for interrupting a run mid-way).
 """
 
 from __future__ import annotations
@@ -53,8 +56,18 @@ def _answer(body: bytes) -> bytes:
 _MODELS = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
 
 
+def _stalls(body: bytes, stall_title: str | None) -> bool:
+    if not stall_title:
+        return False
+    match = re.search(r"Title: (.*)", json.loads(body)["messages"][-1]["content"])
+    return bool(match) and stall_title in match.group(1)
+
+
 async def _handle(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    latency: float,
+    stall_title: str | None = None,
 ) -> None:
     try:
         while True:
@@ -69,6 +82,8 @@ async def _handle(
             if method == "GET" and path.endswith("/models"):
                 payload = _MODELS
             else:
+                if _stalls(body, stall_title):
+                    await asyncio.Event().wait()  # forever: until the client goes away
                 await asyncio.sleep(latency)
                 payload = _answer(body)
             writer.write(
@@ -83,11 +98,12 @@ async def _handle(
         writer.close()
 
 
-async def serve(port: int, latency: float) -> None:
+async def serve(port: int, latency: float, stall_title: str | None = None) -> None:
     server = await asyncio.start_server(
-        lambda r, w: _handle(r, w, latency), "127.0.0.1", port, backlog=1024
+        lambda r, w: _handle(r, w, latency, stall_title), "127.0.0.1", port, backlog=1024
     )
     async with server:
+        port = server.sockets[0].getsockname()[1]
         print(f"ready on http://127.0.0.1:{port}/v1", flush=True)
         await server.serve_forever()
 
@@ -96,9 +112,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--stall-title", help="never answer papers whose title contains this")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.latency))
+        asyncio.run(serve(args.port, args.latency, args.stall_title))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ MODES = ("json_schema", "tools", "json")
 DEFAULT_LABELS = "select=rule,delta=rule,attrs=model"
 # A CPU model writes 10-20 tokens a second: a long answer from a busy slot takes minutes.
 LOCAL_TIMEOUT = 600.0
+# The embedded server's parallel slots, and so the most requests a local run keeps in flight:
+# on a small CPU machine a third slot adds no throughput, only a share of the context.
+LOCAL_SLOTS = 2
 # Longer abstracts are cut to this many characters in the prompt (never in the output): a
 # real abstract is under 3,000; 20,000 keeps pasted full texts from blowing the context.
 MAX_ABSTRACT_CHARS = 20_000

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
-from extractor.cache import ResponseCache, cache_key
+from extractor.cache import ResponseCache, cache_key, url_endpoint
 from extractor.call import CallError, FatalError, ModelCall, Reply
 from extractor.config import RunConfig
 from extractor.core.facts import PaperFacts, analyze
@@ -57,11 +57,18 @@ class Pipeline:
         call: ModelCall,
         prompt: Prompt,
         cache: ResponseCache | None,
+        *,
+        endpoint: str | None = None,
     ):
+        """`endpoint` identifies who answers, for the cache key: by default the normalized
+        base URL; the embedded model's is its file's identity (`local.model_identity`)."""
         self.config = config
         self.call = call
         self.prompt = prompt
         self.cache = cache
+        if endpoint is None and cache is not None and config.model.model.startswith("local:"):
+            raise ValueError("a local model's cache key needs the identity of its model file")
+        self.endpoint = endpoint if endpoint is not None else url_endpoint(config.model.base_url)
         self._slots = asyncio.Semaphore(config.concurrency)
         self._fatal: FatalError | None = None
         self._reply_model = reply_model(config.model.results)
@@ -120,18 +127,19 @@ class Pipeline:
                 abstract, warnings = self._prompt_abstract(paper)
                 key = cache_key(
                     self.config.model,
+                    self.endpoint,
                     self.prompt.version,
                     self._schema_version,
                     paper.title,
                     abstract,
                 )
-                hit = self.cache.get(key) if self.cache is not None else None
+                hit = self.cache.get_reply(key) if self.cache is not None else None
                 # What the text says is computed once, for the prompt and the grounding.
                 facts = analyze(paper.title, paper.abstract)
                 # A cached answer is finished on the spot: no task, no scheduling, which is
                 # most of what a record costs when a rerun is served from the cache.
                 slot: Slot = (
-                    self._finish(paper, facts, Reply(**hit), warnings, cached=True)
+                    self._finish_contained(paper, facts, hit, warnings, cached=True)
                     if hit is not None
                     else asyncio.create_task(self._request(paper, facts, abstract, warnings, key))
                 )
@@ -189,8 +197,28 @@ class Pipeline:
                     output_tokens=e.usage[1],
                 )
         if self.cache is not None:
-            self.cache.set(key, reply.__dict__)
-        return self._finish(paper, facts, reply, warnings, cached=False)
+            self.cache.set_reply(key, reply)
+        return self._finish_contained(paper, facts, reply, warnings, cached=False)
+
+    def _finish_contained(
+        self, paper: Paper, facts: PaperFacts, reply: Reply, warnings: list[str], *, cached: bool
+    ) -> Outcome:
+        """`_finish`, with whatever it raises contained to this one record.
+
+        Validation and grounding run on answers nobody vetted (a model's, an old cache
+        entry's); a bug or an odd answer there must cost this record, as an `internal_error`
+        in the errors file, not the run. The answer stays cached: fixing the bug and running
+        the same command again finishes it without a request.
+        """
+        try:
+            return self._finish(paper, facts, reply, warnings, cached=cached)
+        except Exception as e:  # KeyboardInterrupt and cancellation still stop the run
+            return Outcome(
+                error=self._error_record(paper, "internal_error", _one_line(e), reply.attempts),
+                cached=cached,
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+            )
 
     def _finish(
         self, paper: Paper, facts: PaperFacts, reply: Reply, warnings: list[str], *, cached: bool
@@ -237,3 +265,9 @@ class Pipeline:
             "source": {"path": paper.path, "line": paper.line},
             "error": {"type": type_, "message": message, "attempts": attempts},
         }
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """`Type: message` on one line, cut short: pydantic's errors run to many lines."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -17,17 +17,13 @@ from itertools import chain
 from pathlib import Path
 from typing import TextIO
 
-from extractor.core.jsonl import json_objects
+from extractor.core.jsonl import InputError, json_objects
 from extractor.core.paper import Paper, paper_id
 
 FORMATS = ("papers", "jsonl", "csv")
 Warn = Callable[[str], None]
 
 _HEAD_BYTES = 64 * 1024
-
-
-class InputError(Exception):
-    """An input that cannot be read at all: the run stops with exit status 2."""
 
 
 @dataclass

@@ -18,22 +18,34 @@ def dumps(obj: dict[str, Any]) -> str:
 
 
 class JsonlWriter:
-    """One JSON object a line, flushed per line, so a crash loses nothing that was written."""
+    """One JSON object a line, flushed per line, so a crash loses nothing that was written.
 
-    def __init__(self, path: str | None, *, lazy: bool = False):
+    Nothing is opened before the first `write`. With `atomic`, a file output is written to
+    `PATH.partial` beside it, and only `commit()` moves it over PATH (one rename: readers see
+    the old file or the new one, never a mix); `discard()` drops it.
+    """
+
+    def __init__(self, path: str | None, *, lazy: bool = True, atomic: bool = False):
         self.path = path
         self.count = 0
         self._fh: IO[str] | None = None
+        self._opened = False
+        self._to_stdout = path in (None, "-")
+        self._partial = f"{path}.partial" if atomic and not self._to_stdout else None
         if not lazy:
             self._open()
 
     def _open(self) -> IO[str]:
         if self._fh is None:
-            if self.path in (None, "-"):
+            if self._opened:
+                raise ValueError(f"{self.path}: written to after close")
+            self._opened = True
+            if self._to_stdout:
                 self._fh = sys.stdout
             else:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
-                self._fh = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+                target = str(self._partial or self.path)
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(target, "w", encoding="utf-8")  # noqa: SIM115
         return self._fh
 
     def write(self, obj: dict[str, Any]) -> None:
@@ -42,9 +54,28 @@ class JsonlWriter:
         fh.flush()
         self.count += 1
 
+    def commit(self, *, empty: bool = False) -> None:
+        """What was written becomes PATH. With nothing written, PATH is left as it was, or,
+        with `empty`, made an empty file (a finished run that produced no record)."""
+        if empty and not self._opened:
+            self._open()
+        self.close()
+        if self._partial is not None and os.path.exists(self._partial):
+            os.replace(self._partial, self.path)  # type: ignore[arg-type]
+
+    def discard(self) -> None:
+        """Forget what was written: PATH stays exactly as it was before the run."""
+        self.close()
+        if self._partial is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self._partial)
+
     def close(self) -> None:
+        """Close the file; an atomic writer neither committed nor discarded (a crash) leaves
+        its records in PATH.partial and PATH untouched."""
         if self._fh is not None and self._fh is not sys.stdout:
             self._fh.close()
+        self._fh = None
 
 
 def remove_stale(path: str) -> None:

@@ -79,6 +79,8 @@ def record(
         ("model", "LLaVA-1.5", "llava 1.5"),
         ("model", "Video_LLaMA", "Video-LLaMA"),
         ("model", "GPT\u20114V", "gpt-4v"),  # a non-breaking hyphen from a PDF
+        ("model", "ＧＰＴ-４", "GPT-4"),  # full-width, from a PDF
+        ("model", "GPT-4 (2023)", "gpt4 2023"),  # punctuation is not part of a name
     ],
 )
 def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: str) -> None:
@@ -89,6 +91,7 @@ def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: st
     ("kind", "a", "b"),
     [
         ("model", "LLaVA-1.5", "LLaVA-15"),  # dots are part of a version
+        ("model", "Qwen2-1.5B", "Qwen2-15B"),  # and of a size
         ("model", "LLaVA-1.5", "LLaVA-1.6"),
         ("benchmark", "COCO", "RefCOCO"),
         ("benchmark", "VQAv2", "VQAv1"),
@@ -103,6 +106,14 @@ def test_different_names_stay_apart(kind: Any, a: str, b: str) -> None:
 
 def test_fold_drops_case_spacing_separators_and_trailing_punctuation() -> None:
     assert fold("  Video - LLaMA_2. ") == "videollama2"
+    assert fold("LLaVA-1.5") == "llava1.5"
+
+
+def test_fold_is_the_eval_name_key_where_no_decimal_point_is_involved() -> None:
+    from extractor.core.normalize import text_key
+
+    for name in ["Video-LLaMA", "GPT-4V", "α-CLIP", "MS COCO", "R@1", "Straße", "InternVL 2"]:
+        assert fold(name) == text_key(name)
 
 
 def test_canonical_is_the_most_frequent_spelling() -> None:
@@ -189,6 +200,7 @@ def test_rows_use_canonical_names_and_the_first_code_link() -> None:
         "paper_id",
         "title",
         "model",
+        "model_source",
         "benchmark",
         "metric",
         "value",
@@ -229,7 +241,7 @@ def test_rows_tolerate_partial_and_malformed_records() -> None:
     assert data.rows[0].title == ""
 
 
-def test_unattributed_results_are_credited_to_the_only_proposed_model() -> None:
+def test_a_result_naming_no_model_is_credited_to_the_proposed_model_only_when_asked() -> None:
     one = record(
         "a",
         [result(50, "X")],
@@ -241,7 +253,17 @@ def test_unattributed_results_are_credited_to_the_only_proposed_model() -> None:
         models=[{"name": "P1", "role": "proposed"}, {"name": "P2", "role": "proposed"}],
     )
     rows = build_rows([one, two]).rows
-    assert [(r.model, r.credited_model) for r in rows] == [(None, "Ours"), (None, None)]
+    assert [(r.model, r.model_source) for r in rows] == [(None, None), (None, None)]
+    pv = pivot(rows)
+    assert pv.cells == {} and pv.unattributed == 2
+    rows = build_rows([one, two], attribute_proposed=True).rows
+    assert [(r.model, r.model_source) for r in rows] == [("Ours", "proposed"), (None, None)]
+    pv = pivot(rows, unattributed_row=True)
+    assert [(m, c.model_source) for (m, _), c in pv.cells.items()] == [
+        ("Ours", "proposed"),
+        ("(unattributed)", None),
+    ]
+    assert (pv.unattributed, pv.attributed_to_proposed) == (1, 1)
 
 
 def test_filters_match_after_canonicalization() -> None:

@@ -6,7 +6,6 @@ import pytest
 
 from extractor.core.normalize import (
     lower_keep_offsets,
-    name_key,
     normalize_modalities,
     normalize_task,
     normalize_tasks,
@@ -59,11 +58,6 @@ def test_text_key() -> None:
     assert text_key("α-CLIP") == "αclip" != text_key("CLIP")  # letters beyond ASCII count
     assert text_key("Straße") == "strasse"  # casefold
     assert text_key("a_b") == "ab"
-
-
-def test_name_key_is_unchanged() -> None:
-    assert name_key("LLaVA-1.5") == "llava15"
-    assert name_key("Déjà") == "deja"
 
 
 def test_lower_keep_offsets() -> None:

@@ -36,8 +36,9 @@ def api() -> Any:
 
 def run_one(tmp_path: Path, *args: str) -> tuple[Any, list[dict[str, Any]]]:
     src = write_jsonl(tmp_path / "in.jsonl", papers(1))
-    result = invoke(str(src), "-o", str(tmp_path / "out.jsonl"), *args)
-    return result, read_jsonl(tmp_path / "out.jsonl")
+    out = tmp_path / "out.jsonl"
+    result = invoke(str(src), "-o", str(out), *args)
+    return result, read_jsonl(out) if out.exists() else []
 
 
 def bodies(route: Any) -> list[dict[str, Any]]:
@@ -121,6 +122,7 @@ def test_insufficient_quota_is_not_retried(api: Any, tmp_path: Path, sleeps: lis
     result, _ = run_one(tmp_path)
     assert result.exit_code == 2 and "no quota left" in result.stderr
     assert route.call_count == 1 and sleeps == []
+    assert not (tmp_path / "out.jsonl").exists()  # exit 2 writes nothing
 
 
 def test_malformed_json_is_reasked_with_the_error(
@@ -143,10 +145,13 @@ def test_schema_invalid_output_is_reasked_with_the_validation_error(
     route = api.post("/chat/completions").mock(side_effect=[reply(bad), answer])
     result, [record] = run_one(tmp_path)
     assert result.exit_code == 0 and record["meta"]["attempts"] == 2
-    reask = json.dumps(bodies(route)[1]["messages"])
-    assert (
-        "role" in reask and "proposed" in reask
-    )  # the validation error names the field and choices
+    first, reask = (json.dumps(body["messages"]) for body in bodies(route))
+    # The validation error names the field and its choices; the system prompt explains roles
+    # too, so only words the first request cannot contain prove the error was shown.
+    error = "models.0.role"
+    choices = "Input should be 'proposed', 'compared', 'component' or 'mentioned'"
+    for text in (error, json.dumps(choices)[1:-1], "boss"):
+        assert text in reask and text not in first, text
 
 
 def test_reasks_are_bounded(api: Any, tmp_path: Path) -> None:
@@ -170,10 +175,12 @@ def test_truncated_output_is_reported_not_reasked(api: Any, tmp_path: Path) -> N
         "max_tokens=100" in error["error"]["message"]
         and "--max-tokens" in error["error"]["message"]
     )
-    # A failure is never cached: a re-run with more room asks again.
+    # A failure is never cached: the same command again asks again (another --max-tokens
+    # would be another cache key, and prove nothing).
     route.mock(side_effect=answer)
-    result, records = run_one(tmp_path, "--max-tokens", "4000")
+    result, records = run_one(tmp_path, "--max-tokens", "100")
     assert result.exit_code == 0 and len(records) == 1
+    assert route.call_count == 2 and records[0]["meta"]["cached"] is False
 
 
 def test_a_request_that_keeps_timing_out_is_given_up_after_three_tries(

@@ -49,7 +49,7 @@ RECORDS: list[dict[str, Any]] = [
             "results": [
                 res(78.2, "MS-COCO", "acc", "TinyVLM"),
                 res(2.5, "MS-COCO", "acc", "TinyVLM", delta=True),
-                res(61.0, "VQAv2", "accuracy", None),  # credited to TinyVLM in the pivot
+                res(61.0, "VQAv2", "accuracy", None),  # TinyVLM's only with --attribute-proposed
             ],
             "code_links": [
                 {"url": "https://tiny.example", "kind": "project_page"},
@@ -102,6 +102,7 @@ def test_long_form_csv_is_the_default(records_file: Path) -> None:
         "paper_id",
         "title",
         "model",
+        "model_source",
         "benchmark",
         "metric",
         "value",
@@ -120,10 +121,64 @@ def test_long_form_csv_is_the_default(records_file: Path) -> None:
         ("p3", "COCO", "accuracy", "79", "false"),
     ]
     assert [r["model"] for r in rows[3:5]] == ["LLaVA-1.5", "LLaVA-1.5"]
+    # The text names no model for 61: it stays unattributed, and the table says so.
+    assert (rows[2]["model"], rows[2]["model_source"]) == ("", "")
+    assert {r["model_source"] for r in rows[:2] + rows[3:]} == {"stated"}
     assert rows[0]["code_url"] == "https://github.com/t/tiny"  # a code link beats a page
     assert rows[3]["code_url"] == "https://hf.co/llava"
     assert rows[6]["code_url"] == ""
-    assert result.stderr == ""
+    assert result.stderr.splitlines() == [
+        "note: 1 result(s) name no model and are shown unattributed; --attribute-proposed "
+        "credits those of a paper with one proposed model to it"
+    ]
+
+
+def test_a_result_naming_no_model_is_never_credited_to_the_proposed_model_by_default(
+    tmp_path: Path,
+) -> None:
+    # Grounding nulled "GPT-4" (say, not found as a model): 86.4 is not FooNet's.
+    record = {
+        "id": "p",
+        "title": "FooNet",
+        "extraction": {
+            "models": [{"name": "FooNet", "role": "proposed", "size": None}],
+            "results": [
+                res(80.1, "MMLU", "accuracy", "FooNet"),
+                res(86.4, "MMLU", "accuracy", None),
+            ],
+        },
+    }
+    path = write_jsonl(tmp_path / "out.jsonl", [record])
+    rows = csv_rows(table(str(path), "--pivot").stdout)
+    assert {r["model"]: r["MMLU / accuracy [%]"] for r in rows} == {
+        "FooNet": "80.1",
+        "(unattributed)": "86.4",
+    }
+    md = table(str(path), "--pivot", "--format", "md").stdout
+    assert "| FooNet | 80.1 (p) |" in md and "| (unattributed) | 86.4 (p) |" in md
+    assert [
+        r["model"] for r in json.loads(table(str(path), "--pivot", "--format", "json").stdout)
+    ] == [
+        "FooNet",
+        None,
+    ]
+    # Asked for, the guess is made, and every output says it is one.
+    rows = csv_rows(table(str(path), "--pivot", "--attribute-proposed").stdout)
+    assert rows == [
+        {
+            "model": "FooNet",
+            "MMLU / accuracy [%]": "86.4",
+            "MMLU / accuracy [%] paper": "p",
+            "MMLU / accuracy [%] model_source": "proposed",
+        }
+    ]
+    md = table(str(path), "--pivot", "--format", "md", "--attribute-proposed").stdout
+    assert "| FooNet | 86.4 (p) \u2020 |" in md and "credited to the paper's only proposed" in md
+    long = csv_rows(table(str(path), "--attribute-proposed").stdout)
+    assert [(r["model"], r["model_source"]) for r in long] == [
+        ("FooNet", "stated"),
+        ("FooNet", "proposed"),
+    ]
 
 
 def test_pivot_csv_has_best_levels_with_their_papers(records_file: Path) -> None:
@@ -138,11 +193,12 @@ def test_pivot_csv_has_best_levels_with_their_papers(records_file: Path) -> None
         "VQAv2 / accuracy [%] paper",
     ]
     by_model = {r["model"]: r for r in rows}
-    assert set(by_model) == {"LLaVA-1.5", "TinyVLM", "X"}
+    assert list(by_model) == ["LLaVA-1.5", "TinyVLM", "X", "(unattributed)"]
     assert by_model["LLaVA-1.5"]["COCO / accuracy [%]"] == "81.4"
     assert by_model["LLaVA-1.5"]["COCO / accuracy [%] paper"] == "p2"
     assert by_model["TinyVLM"]["COCO / accuracy [%]"] == "78.2"  # the 2.5 delta is not a level
-    assert by_model["TinyVLM"]["VQAv2 / accuracy [%]"] == "61"
+    assert by_model["TinyVLM"]["VQAv2 / accuracy [%]"] == ""  # 61 names no model
+    assert by_model["(unattributed)"]["VQAv2 / accuracy [%]"] == "61"
     assert by_model["X"]["VQAv2 / accuracy [%]"] == ""
 
 
@@ -159,6 +215,7 @@ def test_pivot_markdown_and_json(records_file: Path) -> None:
         "unit": "%",
         "lower_is_better": False,
         "paper_id": "p2",
+        "model_source": "stated",
         "title": "LLaVA | again",
         "evidence": "81.4 on COCO",
     }
@@ -168,12 +225,13 @@ def test_long_markdown_escapes_pipes_and_json_keeps_types(records_file: Path) ->
     md = table(str(records_file), "--format", "md").stdout
     assert "LLaVA \\| again" in md
     unescaped_pipe = re.compile(r"(?<!\\)\|")
-    assert {len(unescaped_pipe.split(line)) for line in md.splitlines()} == {12}  # 10 cells
+    assert {len(unescaped_pipe.split(line)) for line in md.splitlines()} == {13}  # 11 cells
     rows = json.loads(table(str(records_file), "--format", "json").stdout)
     assert rows[1] == {
         "paper_id": "p1",
         "title": "TinyVLM",
         "model": "TinyVLM",
+        "model_source": "stated",
         "benchmark": "COCO",
         "metric": "accuracy",
         "value": 2.5,
@@ -203,7 +261,7 @@ def test_show_merges_goes_to_stderr(records_file: Path) -> None:
     plain = table(str(records_file))
     result = table(str(records_file), "--show-merges")
     assert result.stdout == plain.stdout
-    assert result.stderr.splitlines() == [
+    assert result.stderr.splitlines()[1:] == [
         "merged names:",
         "  benchmark: 'COCO' <- 'COCO' x3, 'MS-COCO' x2",
         "  benchmark: 'VQAv2' <- 'VQAv2' x1, 'VQA v2' x1",

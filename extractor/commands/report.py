@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from extractor.records_io import load_records_for_cli
+from extractor.records_io import InputCommand, load_records_for_cli
 
 
-@click.command("report")
+@click.command("report", cls=InputCommand)
 @click.argument("records", metavar="OUT.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
     "-o",

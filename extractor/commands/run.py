@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import os
 import sys
@@ -17,6 +18,7 @@ import click
 from extractor.call import ModelCall
 from extractor.config import (
     DEFAULT_LOCAL_MODEL,
+    LOCAL_SLOTS,
     LOCAL_TIMEOUT,
     MODES,
     ModelConfig,
@@ -61,7 +63,7 @@ def _err(message: str) -> None:
     default=RunConfig.concurrency,
     show_default=True,
     envvar="EXTRACTOR_CONCURRENCY",
-    help="Requests in flight.",
+    help=f"Requests in flight (at most {LOCAL_SLOTS} for local models: the embedded server's slots).",
 )
 @click.option(
     "--cache-dir",
@@ -203,22 +205,24 @@ def run_command(
 
 def _make_call(config: RunConfig, stack: contextlib.ExitStack) -> Callable[[], ModelCall]:
     """The real call, built on first use: a run answered from the cache imports no SDK and
-    starts no local server."""
+    starts no local server. `config` is not changed: the local server's address goes into a
+    copy of the model settings, for the call alone."""
 
     def factory() -> ModelCall:
         if config.model.model.startswith("local:"):
             from extractor.local import local_endpoint
 
-            # llama.cpp serves each slot with its share of the context: two slots keep both
-            # cores busy on a small machine without starving the context of long abstracts.
-            endpoint = local_endpoint(config.model.model, parallel=min(config.concurrency, 2))
-            config.model.base_url = stack.enter_context(endpoint)
+            # One slot per request in flight (execute caps those at LOCAL_SLOTS): llama.cpp
+            # serves each slot with its share of the context, and a request never waits for
+            # a slot, so waiting never counts against its timeout.
+            endpoint = local_endpoint(config.model.model, parallel=config.concurrency)
+            model = dataclasses.replace(config.model, base_url=stack.enter_context(endpoint))
             import httpx
 
             from extractor.openai_call import OpenAICall
 
             # HTTP(S)_PROXY must not capture the loopback server: its traffic stays on the machine.
-            return OpenAICall(config.model, http_client=httpx.AsyncClient(trust_env=False))
+            return OpenAICall(model, http_client=httpx.AsyncClient(trust_env=False))
         from extractor.openai_call import OpenAICall
 
         return OpenAICall(config.model)
@@ -236,6 +240,11 @@ def execute(config: RunConfig) -> int:
     from extractor.read import InputError, ReadStats, read_inputs
     from extractor.write import JsonlWriter, remove_stale
 
+    local = config.model.model.startswith("local:")
+    if local and config.concurrency > LOCAL_SLOTS:
+        # The embedded server answers LOCAL_SLOTS requests at a time; more in flight would
+        # only queue inside it, with their timeouts running, and retry when those expire.
+        config = dataclasses.replace(config, concurrency=LOCAL_SLOTS)
     warn = (lambda _m: None) if config.quiet else (lambda m: _err(f"warning: {m}"))
     stats = ReadStats()
     try:
@@ -249,30 +258,51 @@ def execute(config: RunConfig) -> int:
         _err("no papers found in the input")
         return EXIT_USAGE
 
+    endpoint = None  # who answers, for the cache key: the base URL, or the local model file
+    if local and config.use_cache:
+        from extractor.local import model_identity
+
+        try:
+            endpoint = model_identity(config.model.model)
+        except LocalModelError as e:
+            _err(str(e))
+            return EXIT_USAGE
+
     counters = Counters()
     progress = Progress(counters, total=config.limit, enabled=not config.quiet)
     if progress.enabled and "-" not in config.inputs:
         _count_in_background(config, progress)
     cache = ResponseCache(config.cache_dir) if config.use_cache else None
-    out = JsonlWriter(config.output)
-    errors = JsonlWriter(config.errors_path, lazy=True)
+    # The outputs are written beside their paths (OUT.partial) and renamed over them at the
+    # end, never opened with "w" up front. Truncating OUT when the first record arrives would
+    # still destroy it whenever the run then dies (a quota error after ten records, a crash),
+    # and the old file may hold records nothing else has (an earlier --no-cache run, another
+    # cache directory). So OUT is replaced only by a run that finished (0 or 3: it is then
+    # exactly this run's records) or that was interrupted after writing some (130: what
+    # finished is written, the rest is in the cache for the rerun); a usage or configuration
+    # error (2) leaves it byte for byte as it was, and a crash leaves OUT.partial beside it.
+    out = JsonlWriter(config.output, atomic=True)
+    errors = JsonlWriter(config.errors_path, atomic=True)
     summary = None
     status = EXIT_OK
     try:
         with contextlib.ExitStack() as stack:
             call = LazyCall(_make_call(config, stack))
-            pipeline = Pipeline(
-                config, call, load_prompt(config.model.prompt_variant, config.model.results), cache
-            )
+            prompt = load_prompt(config.model.prompt_variant, config.model.results)
+            pipeline = Pipeline(config, call, prompt, cache, endpoint=endpoint)
             summary = asyncio.run(
                 pipeline.run(itertools.chain([first], papers), out, errors, progress)
             )
     except (FatalError, InputError, LocalModelError) as e:
         progress.finish()
+        out.discard()
+        errors.discard()
         _err(str(e))
         status = EXIT_USAGE
     except KeyboardInterrupt:
         progress.finish()
+        out.commit()
+        errors.commit()
         _err(f"interrupted: {out.count} records written; run the same command again to resume")
         status = EXIT_INTERRUPTED
     finally:
@@ -283,7 +313,11 @@ def execute(config: RunConfig) -> int:
     if summary is None:
         return status
     progress.finish()
-    if errors.count == 0:
+    out.commit(empty=True)
+    if errors.count:
+        errors.commit()
+    else:  # an errors file from an earlier run no longer describes anything
+        errors.discard()
         remove_stale(config.errors_path)
     if not config.quiet:
         _err(_summary_line(summary, stats.duplicates, stats.skipped, config, errors.count))

@@ -3,6 +3,10 @@
 Long form (default): one row per result. `--pivot`: one row per model, one column per
 benchmark/metric/unit, each cell the model's best level (deltas are left out: they are gains
 over unstated baselines, not scores). The naming and pivot rules are in core/leaderboard.py.
+
+A result whose text names no model is shown unattributed (empty model; an "(unattributed)"
+row in the pivot). `--attribute-proposed` credits it to the paper's only proposed model, and
+says so in every row and cell it touches (`model_source: proposed`, a dagger in markdown).
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from typing import Any
 
 import click
 
+from extractor.core.jsonl import InputError
 from extractor.core.leaderboard import (
     LONG_COLUMNS,
+    PROPOSED,
+    UNATTRIBUTED,
     Pivot,
     ResultRow,
     Rows,
@@ -25,7 +32,7 @@ from extractor.core.leaderboard import (
     filter_rows,
     pivot,
 )
-from extractor.records_io import InputError, load_records_for_cli
+from extractor.records_io import InputCommand, load_records_for_cli
 
 Table = tuple[list[str], list[list[Any]]]
 
@@ -49,18 +56,23 @@ def long_table(rows: Sequence[ResultRow]) -> Table:
     return list(LONG_COLUMNS), [[row.as_dict()[c] for c in LONG_COLUMNS] for row in rows]
 
 
-def pivot_table(pv: Pivot) -> Table:
+def pivot_table(pv: Pivot, *, with_source: bool = False) -> Table:
     """Two columns per pivot column, the number and the paper it comes from, so the numbers
-    stay numeric in CSV and Parquet."""
+    stay numeric in CSV and Parquet; with `with_source`, a third: whose the number is
+    (`stated` by the text, or credited to the paper's `proposed` model)."""
     header = ["model"]
     for column in pv.columns:
         header += [column.label, f"{column.label} paper"]
+        if with_source:
+            header.append(f"{column.label} model_source")
     body = []
     for model in pv.models:
         line: list[Any] = [model]
         for column in pv.columns:
             cell = pv.cell(model, column)
             line += [cell.value, cell.paper_id] if cell else [None, None]
+            if with_source:
+                line.append(cell.model_source if cell else None)
         body.append(line)
     return header, body
 
@@ -84,23 +96,37 @@ def to_markdown(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_PROPOSED_MARK = "\u2020"  # a dagger
+
+
 def pivot_markdown(pv: Pivot) -> str:
     # One column per benchmark/metric here: a reader wants "85.3 (paper)" side by side.
     header = ["model"] + [c.label for c in pv.columns]
     body = []
+    marked = False
     for model in pv.models:
         line = [model]
         for column in pv.columns:
             cell = pv.cell(model, column)
-            line.append(f"{_number(cell.value)} ({cell.paper_id})" if cell else "")
+            text = f"{_number(cell.value)} ({cell.paper_id})" if cell else ""
+            if cell and cell.model_source == PROPOSED:
+                text += f" {_PROPOSED_MARK}"
+                marked = True
+            line.append(text)
         body.append(line)
-    return to_markdown(header, body)
+    text = to_markdown(header, body)
+    if marked:
+        text += (
+            f"\n{_PROPOSED_MARK} the text names no model for this number; it is credited to "
+            "the paper's only proposed model (--attribute-proposed)\n"
+        )
+    return text
 
 
 def pivot_json(pv: Pivot) -> list[dict[str, Any]]:
     return [
         {
-            "model": model,
+            "model": None if model == UNATTRIBUTED else model,
             "cells": {
                 column.label: {
                     "benchmark": column.benchmark,
@@ -109,6 +135,7 @@ def pivot_json(pv: Pivot) -> list[dict[str, Any]]:
                     "unit": cell.unit,
                     "lower_is_better": column.lower_is_better,
                     "paper_id": cell.paper_id,
+                    "model_source": cell.model_source,
                     "title": cell.title,
                     "evidence": cell.evidence,
                 }
@@ -138,7 +165,7 @@ def _require_pyarrow() -> None:
         ) from None
 
 
-def _notes(data: Rows, pv: Pivot | None, show_merges: bool) -> None:
+def _notes(data: Rows, pv: Pivot | None, show_merges: bool, attribute_proposed: bool) -> None:
     def note(message: str) -> None:
         click.echo(message, err=True)
 
@@ -146,11 +173,22 @@ def _notes(data: Rows, pv: Pivot | None, show_merges: bool) -> None:
         note(f"note: {data.records_without_extraction} record(s) without an extraction skipped")
     if data.results_skipped:
         note(f"note: {data.results_skipped} result(s) without a usable value skipped")
-    if pv is not None and (pv.unattributed or pv.without_benchmark):
-        note(
-            f"note: pivot leaves out {pv.without_benchmark} level result(s) tied to no "
-            f"benchmark and {pv.unattributed} credited to no model"
+    unattributed = sum(1 for row in data.rows if row.model is None)
+    proposed = sum(1 for row in data.rows if row.model_source == PROPOSED)
+    if unattributed:
+        hint = (
+            ""
+            if attribute_proposed
+            else "; --attribute-proposed credits those of a paper with one proposed model to it"
         )
+        note(f"note: {unattributed} result(s) name no model and are shown unattributed{hint}")
+    if proposed:
+        note(
+            f"note: {proposed} result(s) that name no model are credited to their paper's "
+            "only proposed model (model_source: proposed)"
+        )
+    if pv is not None and pv.without_benchmark:
+        note(f"note: pivot leaves out {pv.without_benchmark} level result(s) tied to no benchmark")
     if show_merges:
         merges = data.canon.merges()
         note("merged names:" + ("" if merges else " none"))
@@ -158,7 +196,7 @@ def _notes(data: Rows, pv: Pivot | None, show_merges: bool) -> None:
             note(f"  {merge.describe()}")
 
 
-@click.command("table")
+@click.command("table", cls=InputCommand)
 @click.argument("records", metavar="OUT.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
     "--format",
@@ -190,6 +228,12 @@ def _notes(data: Rows, pv: Pivot | None, show_merges: bool) -> None:
 )
 @click.option("--no-delta", is_flag=True, help="Leave out delta results (gains, gaps, savings).")
 @click.option(
+    "--attribute-proposed",
+    is_flag=True,
+    help="Credit a result that names no model to its paper's only proposed model (a guess: "
+    "such rows and cells are marked model_source=proposed). Default: shown unattributed.",
+)
+@click.option(
     "--show-merges",
     is_flag=True,
     help="List the name spellings merged under one canonical name, on stderr.",
@@ -209,6 +253,7 @@ def table_command(
     benchmarks: tuple[str, ...],
     metrics: tuple[str, ...],
     no_delta: bool,
+    attribute_proposed: bool,
     show_merges: bool,
     parquet: str | None,
 ) -> None:
@@ -220,12 +265,12 @@ def table_command(
     """
     if parquet:
         _require_pyarrow()
-    data = build_rows(load_records_for_cli(records))
+    data = build_rows(load_records_for_cli(records), attribute_proposed=attribute_proposed)
     rows = filter_rows(data.rows, benchmarks=benchmarks, metrics=metrics, no_delta=no_delta)
-    pv = pivot(rows) if as_pivot else None
-    _notes(data, pv, show_merges)
+    pv = pivot(rows, unattributed_row=True) if as_pivot else None
+    _notes(data, pv, show_merges, attribute_proposed)
 
-    table = pivot_table(pv) if pv is not None else long_table(rows)
+    table = pivot_table(pv, with_source=attribute_proposed) if pv is not None else long_table(rows)
     if fmt == "json":
         obj: Any = pivot_json(pv) if pv is not None else [row.as_dict() for row in rows]
         text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"

@@ -6,9 +6,10 @@ error records or items a newer schema would reject, and those must score, not cr
 Choices the spec leaves open, made here:
 - "normalized" titles and names use `normalize.text_key` (casefold, then only letters and digits,
   Unicode letters included);
-- result attributes: `benchmark` and `metric` are correct when their text keys are equal or both
-  are null; `unit` when equal after `normalize.normalize_unit` ("seconds" and "s" agree) or both
-  null;
+- result attributes, as EVAL.md words them: `benchmark` is correct when the text keys are equal
+  or both are null; `metric` and `unit` only when equal as written (both null included). A
+  lenient figure is reported beside those two, never instead of them: `metric` by text key,
+  `unit` after `normalize.normalize_unit` ("percent" and "%", "seconds" and "s" agree);
 - a field with nothing predicted has precision 0 unless nothing is expected either; a field with
   nothing expected has recall 0 unless nothing is predicted either; F1 is 1.0 only for a field
   empty on both sides over the whole file (nothing to find, nothing invented);
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from extractor.core.jsonl import InputError
 from extractor.core.normalize import normalize_unit, task_words, text_key
 from extractor.core.urls import url_key
 
@@ -35,8 +37,13 @@ ATTRIBUTES = (
 )
 
 
-class EvalInputError(ValueError):
-    """A record or item too malformed to score; the message names it."""
+# Attributes also scored leniently (normalized metric names and units), reported beside the
+# EVAL.md figures, which compare them as written.
+LENIENT = ("results.metric", "results.unit")
+
+
+class EvalInputError(InputError, ValueError):
+    """A record or item too malformed to score; the message names it (exit status 2)."""
 
 
 @dataclass
@@ -82,6 +89,10 @@ class Report:
     attributes: dict[str, AttributeScore] = field(
         default_factory=lambda: {a: AttributeScore() for a in ATTRIBUTES}
     )
+    # Beside the spec's figures, not part of them: see LENIENT.
+    lenient: dict[str, AttributeScore] = field(
+        default_factory=lambda: {a: AttributeScore() for a in LENIENT}
+    )
 
     @property
     def macro_f1(self) -> float:
@@ -108,6 +119,10 @@ class Report:
             "attributes": {
                 name: {"accuracy": a.accuracy, "correct": a.correct, "paired": a.total}
                 for name, a in self.attributes.items()
+            },
+            "attributes_lenient": {
+                name: {"accuracy": a.accuracy, "correct": a.correct, "paired": a.total}
+                for name, a in self.lenient.items()
             },
             "macro_f1": self.macro_f1,
         }
@@ -218,8 +233,14 @@ def _score_attributes(report: Report, name: str, g: Any, p: Any) -> None:
         checks.append(
             ("results.benchmark", _opt_key(g.get("benchmark")) == _opt_key(p.get("benchmark")))
         )
-        checks.append(("results.metric", _opt_key(g.get("metric")) == _opt_key(p.get("metric"))))
-        checks.append(("results.unit", _unit(g.get("unit")) == _unit(p.get("unit"))))
+        checks.append(("results.metric", g.get("metric") == p.get("metric")))
+        checks.append(("results.unit", g.get("unit") == p.get("unit")))
+        for attr, ok in (
+            ("results.metric", _opt_key(g.get("metric")) == _opt_key(p.get("metric"))),
+            ("results.unit", _unit(g.get("unit")) == _unit(p.get("unit"))),
+        ):
+            report.lenient[attr].total += 1
+            report.lenient[attr].correct += ok
     elif name == "code_links":
         checks.append(("code_links.kind", g.get("kind") == p.get("kind")))
     for attr, ok in checks:
@@ -285,7 +306,10 @@ def format_report(report: Report) -> str:
     for name in ATTRIBUTES:
         a = report.attributes[name]
         acc = "n/a" if a.accuracy is None else f"{a.accuracy:.3f}"
-        lines.append(f"{name:<18} {acc:>8} {f'{a.correct}/{a.total}':>15}")
+        line = f"{name:<18} {acc:>8} {f'{a.correct}/{a.total}':>15}"
+        if name in report.lenient and (lenient := report.lenient[name].accuracy) is not None:
+            line += f"  (normalized: {lenient:.3f})"
+        lines.append(line)
     lines.append("")
     lines.append(
         f"records: {report.gold_records} gold, {report.predicted_records} predicted, "

@@ -1,4 +1,10 @@
-"""JSON lines, tolerantly: one bad line costs a warning with its number, never the file."""
+"""JSON lines, the one reader of them all (`run`'s JSONL input, `eval`, `table`, `report`), and
+the one error for an input that cannot be used.
+
+Policy on a bad line (not JSON, or not an object): by default it costs a warning with its
+line number and is skipped, never the file (an interrupted run's last line, a hand-edited
+file); with `strict`, it is an `InputError` naming the line. Blank lines are skipped silently.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,27 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 
+class InputError(Exception):
+    """An input that cannot be used (missing, unreadable, malformed where that matters): the
+    command stops with one line on stderr and exit status 2, before anything is written."""
+
+
 def json_objects(
-    lines: Iterable[str], where: str, warn: Callable[[str], None]
+    lines: Iterable[str], where: str, warn: Callable[[str], None], *, strict: bool = False
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each JSON object line; blank lines are skipped silently."""
+    """(line number, object) for each JSON object line."""
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            warn(f"{where}:{number}: invalid JSON ({e.msg}), skipped")
-            continue
-        if isinstance(obj, dict):
-            yield number, obj
+            problem = f"{where}:{number}: invalid JSON ({e.msg})"
         else:
-            warn(f"{where}:{number}: not a JSON object, skipped")
+            if isinstance(obj, dict):
+                yield number, obj
+                continue
+            problem = f"{where}:{number}: not a JSON object"
+        if strict:
+            raise InputError(problem)
+        warn(f"{problem}, skipped")

@@ -4,8 +4,8 @@ Pure: works on parsed record dicts (CONTRACT.md's output record, or any partial 
 of it) and returns data. Reading files and formatting output belong to the commands.
 
 Decisions the table and the report share:
-- Names that differ only in case, spacing, hyphens/underscores or a known alias (`_ALIASES`)
-  are one name; its canonical spelling is the most frequent one, ties going to the first seen.
+- Names that differ only in case, spacing, punctuation (a decimal point between digits
+  excepted) or a known alias (`_ALIASES`) are one name (`fold`); its canonical spelling is the most frequent one, ties going to the first seen.
   Benchmark spellings are counted in `benchmarks` and in `results[].benchmark`, model spellings
   in `models[].name` and `results[].model`, metric spellings in `results[].metric`.
 - The pivot compares levels only: a delta ("improves by 2.1%") is relative to some unstated
@@ -13,8 +13,12 @@ Decisions the table and the report share:
 - A pivot column is one (benchmark, metric, unit): numbers in different units are not
   compared. "Best" is the highest value, or the lowest for error/distance/cost metrics
   (`lower_is_better`).
-- A level result that names no model is credited to the paper's proposed model when the paper
-  has exactly one; otherwise it cannot be placed in a model row and is counted as unattributed.
+- A result that names no model stays unattributed: its `model` is empty, and the pivot puts it
+  in an "(unattributed)" row (when asked) or leaves it out and counts it. Crediting it to the
+  paper's proposed model is a guess the user must ask for (`attribute_proposed`: only when the
+  paper has exactly one), and every row so credited says so (`model_source == "proposed"`).
+  Grounding may have nulled a model it could not find in the text; "FooNet reaches 80.1% on
+  MMLU, while GPT-4 reaches 86.4%" must never make 86.4 FooNet's.
 """
 
 from __future__ import annotations
@@ -28,18 +32,23 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from extractor.core.normalize import text_key
+
 Kind = Literal["benchmark", "metric", "model"]
 KINDS: tuple[Kind, ...] = ("benchmark", "metric", "model")
 
-# Hyphen-like characters include the Unicode dashes that PDF-extracted abstracts are full of.
-_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
+# A decimal point between digits: "1.5" in "Qwen2-1.5B".
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
 
 
 def fold(name: str) -> str:
-    """Case, spacing, hyphens/underscores and trailing punctuation folded away; dots kept,
-    because "LLaVA-1.5" and "LLaVA-15" are different names."""
-    text = unicodedata.normalize("NFKC", name).casefold().strip().rstrip(".,;:")
-    return _SEPARATORS.sub("", text)
+    """The key names are merged by: EVAL.md's name key (`normalize.text_key`: casefold, letters
+    and digits only; the one grounding and `eval` use), with two departures, because here a
+    wrong merge moves a number into another model's row: NFKC first, so full-width and
+    ligature spellings from PDFs are one name; and a decimal point between digits is kept,
+    because "Qwen2-1.5B" and "Qwen2-15B", or "LLaVA-1.5" and "LLaVA-15", are not one model."""
+    text = unicodedata.normalize("NFKC", name)
+    return ".".join(text_key(part) for part in _DECIMAL_POINT.split(text))
 
 
 def _group(canonical: str, *spellings: str) -> dict[str, str]:
@@ -238,9 +247,15 @@ def sole_proposed_model(extraction: Mapping[str, Any]) -> str | None:
 # -- rows -----------------------------------------------------------------------------------
 
 LONG_COLUMNS = (
-    "paper_id", "title", "model", "benchmark", "metric", "value", "unit", "delta", "evidence",
+    "paper_id", "title", "model", "model_source", "benchmark", "metric", "value", "unit", "delta", "evidence",
     "code_url",
 )  # fmt: skip
+
+
+# Where a row's model comes from: the result names it ("stated"), or the user asked for results
+# that name none to be credited to the paper's only proposed model ("proposed").
+STATED, PROPOSED = "stated", "proposed"
+UNATTRIBUTED = "(unattributed)"  # the pivot row of results credited to no model
 
 
 @dataclass(frozen=True)
@@ -250,6 +265,7 @@ class ResultRow:
     paper_id: str
     title: str
     model: str | None
+    model_source: str | None  # STATED, PROPOSED, or None when no model is credited
     benchmark: str | None
     metric: str | None
     value: float
@@ -257,8 +273,6 @@ class ResultRow:
     delta: bool
     evidence: str
     code_url: str | None
-    # The model the pivot credits: `model`, else the paper's only proposed model.
-    credited_model: str | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in LONG_COLUMNS}
@@ -272,7 +286,14 @@ class Rows:
     results_skipped: int = 0  # not a dict, or no usable number
 
 
-def build_rows(records: Sequence[Mapping[str, Any]], canon: Canon | None = None) -> Rows:
+def build_rows(
+    records: Sequence[Mapping[str, Any]],
+    canon: Canon | None = None,
+    *,
+    attribute_proposed: bool = False,
+) -> Rows:
+    """One row per usable result. A result that names no model has no model, unless
+    `attribute_proposed`: then the paper's only proposed model, marked `model_source="proposed"`."""
     canon = canon or Canon.from_records(records)
     out = Rows([], canon)
     for record in records:
@@ -283,18 +304,20 @@ def build_rows(records: Sequence[Mapping[str, Any]], canon: Canon | None = None)
         paper_id = str(record.get("id") or "")
         title = " ".join((_str(record.get("title")) or "").split())
         url = code_url(ex)
-        fallback = canon.canonical("model", sole_proposed_model(ex))
+        fallback = canon.canonical("model", sole_proposed_model(ex)) if attribute_proposed else None
         for result in _list(ex.get("results")):
             value = as_number(result.get("value")) if isinstance(result, Mapping) else None
             if not isinstance(result, Mapping) or value is None:
                 out.results_skipped += 1
                 continue
             model = canon.canonical("model", _str(result.get("model")))
+            source = STATED if model else PROPOSED if fallback else None
             out.rows.append(
                 ResultRow(
                     paper_id=paper_id,
                     title=title,
-                    model=model,
+                    model=model or fallback,
+                    model_source=source,
                     benchmark=canon.canonical("benchmark", _str(result.get("benchmark"))),
                     metric=canon.canonical("metric", _str(result.get("metric"))),
                     value=value,
@@ -302,7 +325,6 @@ def build_rows(records: Sequence[Mapping[str, Any]], canon: Canon | None = None)
                     delta=as_delta(result.get("delta")),
                     evidence=" ".join((_str(result.get("evidence")) or "").split()),
                     code_url=url,
-                    credited_model=model or fallback,
                 )
             )
     return out
@@ -358,6 +380,7 @@ class Cell:
     paper_id: str
     title: str
     evidence: str
+    model_source: str | None = STATED
 
 
 @dataclass
@@ -366,6 +389,7 @@ class Pivot:
     models: list[str]
     cells: dict[tuple[str, Column], Cell]
     unattributed: int = 0  # level results on a benchmark credited to no model
+    attributed_to_proposed: int = 0  # level results credited to the paper's proposed model
     without_benchmark: int = 0  # level results tied to no benchmark
     _by_column: dict[Column, list[tuple[str, Cell]]] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -389,31 +413,47 @@ def _better(new: float, old: float, lower: bool) -> bool:
     return new < old if lower else new > old
 
 
-def pivot(rows: Iterable[ResultRow]) -> Pivot:
+def pivot(rows: Iterable[ResultRow], *, unattributed_row: bool = False) -> Pivot:
     """Rows = models, columns = (benchmark, metric, unit), cells = each model's best level.
 
     A model's best value in a column wins across papers; ties keep the first paper seen.
-    Models and columns are ordered by how many cells they fill, then by name.
+    Models and columns are ordered by how many cells they fill, then by name. Results credited
+    to no model are counted in `unattributed`; with `unattributed_row` they also fill a last
+    row, UNATTRIBUTED, so the table shows that such numbers exist without giving them to anyone.
     """
     cells: dict[tuple[str, Column], Cell] = {}
-    unattributed = without_benchmark = 0
+    unattributed = without_benchmark = to_proposed = 0
     for row in rows:
         if row.delta:
             continue
         if not row.benchmark:
             without_benchmark += 1
             continue
-        if not row.credited_model:
+        model = row.model
+        if not model:
             unattributed += 1
-            continue
+            if not unattributed_row:
+                continue
+            model = UNATTRIBUTED
+        elif row.model_source == PROPOSED:
+            to_proposed += 1
         column = Column(row.benchmark, row.metric, row.unit)
-        key = (row.credited_model, column)
+        key = (model, column)
         old = cells.get(key)
         if old is None or _better(row.value, old.value, column.lower_is_better):
-            cells[key] = Cell(row.value, row.unit, row.paper_id, row.title, row.evidence)
+            cells[key] = Cell(
+                row.value, row.unit, row.paper_id, row.title, row.evidence, row.model_source
+            )
 
     model_fill = Counter(m for m, _ in cells)
     column_fill = Counter(c for _, c in cells)
-    models = sorted(model_fill, key=lambda m: (-model_fill[m], m.casefold()))
+    models = sorted(model_fill, key=lambda m: (m == UNATTRIBUTED, -model_fill[m], m.casefold()))
     columns = sorted(column_fill, key=lambda c: (-column_fill[c], c.label.casefold()))
-    return Pivot(columns, models, cells, unattributed, without_benchmark)
+    return Pivot(
+        columns,
+        models,
+        cells,
+        unattributed=unattributed,
+        without_benchmark=without_benchmark,
+        attributed_to_proposed=to_proposed,
+    )

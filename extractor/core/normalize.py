@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 _MODALITIES = {
@@ -64,19 +63,12 @@ def normalize_unit(unit: str) -> str | None:
     return _UNIT_SYNONYMS.get(u) or _UNIT_SYNONYMS.get(low) or _UNIT_CANONICAL.get(low, u)
 
 
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
-
-
-def name_key(name: str) -> str:
-    """The key names are compared by: casefolded, letters and digits only (EVAL.md)."""
-    folded = unicodedata.normalize("NFKD", name).casefold()
-    return _NON_ALNUM.sub("", folded)
-
-
 def text_key(text: str) -> str:
     """EVAL.md's key for titles and names: casefolded, letters and digits only.
 
-    Unlike `name_key`, letters outside ASCII are kept, so "α-CLIP" and "CLIP" stay apart.
+    The one name key of the project: `eval` pairs by it, grounding merges duplicates by it, the
+    leaderboard builds on it (`leaderboard.fold`, which keeps decimal points). Letters beyond
+    ASCII are letters: "α-CLIP" and "CLIP" stay apart.
     """
     return _NOT_ALNUM.sub("", text.casefold())
 

@@ -16,7 +16,14 @@ from extractor.local.errors import (
 )
 from extractor.local.fetch import Fetcher, cache_path, fetch_model, find_model, models_dir
 from extractor.local.registry import DEFAULT_MODEL, REGISTRY, TINY_MODEL, ModelEntry, get_entry
-from extractor.local.resolve import LOCAL_PREFIX, check_gguf, is_local_spec, resolve, spec_name
+from extractor.local.resolve import (
+    LOCAL_PREFIX,
+    check_gguf,
+    is_local_spec,
+    model_identity,
+    resolve,
+    spec_name,
+)
 from extractor.local.server import (
     LocalServer,
     available_memory,
@@ -50,6 +57,7 @@ __all__ = [
     "get_entry",
     "is_local_spec",
     "local_endpoint",
+    "model_identity",
     "models_dir",
     "resolve",
     "spec_name",

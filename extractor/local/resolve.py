@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from extractor.local.errors import LocalModelError, ModelCorruptError, ModelNotFoundError
@@ -70,3 +71,26 @@ def check_gguf(path: Path) -> Path:
     if magic != GGUF_MAGIC:
         raise ModelCorruptError(f"{path} is not a GGUF model file (llama.cpp needs .gguf)")
     return path
+
+
+def model_identity(spec: str) -> str:
+    """What the response cache keys a local model's answers on: the file's content, as far as
+    it is known without reading the file.
+
+    A registry model is accepted only when its sha256 matches the registry, so that hash is
+    its identity. Any other file is identified by its real path, size and modification time
+    (hashing gigabytes on every run would cost more than most runs): replacing or editing the
+    file makes every cached answer of the old one a miss.
+    """
+    name = spec_name(spec).strip()
+    if name in REGISTRY:
+        return f"sha256:{get_entry(name).sha256}"
+    if not _looks_like_path(name):
+        get_entry(name)  # raises the "unknown model" error, with the known names
+    path = Path(name).expanduser()
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ModelNotFoundError(f"model file not found: {path} ({e.strerror or e})") from e
+    stamp = f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}"
+    return "file:" + hashlib.sha256(stamp.encode("utf-8", "surrogatepass")).hexdigest()[:32]
