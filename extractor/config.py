@@ -54,6 +54,7 @@ class RunConfig:
     concurrency: int = 8
     limit: int | None = None
     use_cache: bool = True
+    cache_only: bool = False  # answer from the cache alone: re-ground without spending
     cache_dir: Path = field(default_factory=default_cache_dir)
     keep_ungrounded: bool = False
     quiet: bool = False

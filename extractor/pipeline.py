@@ -138,11 +138,14 @@ class Pipeline:
                 facts = analyze(paper.title, paper.abstract)
                 # A cached answer is finished on the spot: no task, no scheduling, which is
                 # most of what a record costs when a rerun is served from the cache.
-                slot: Slot = (
-                    self._finish_contained(paper, facts, hit, warnings, cached=True)
-                    if hit is not None
-                    else asyncio.create_task(self._request(paper, facts, abstract, warnings, key))
-                )
+                slot: Slot
+                if hit is not None:
+                    slot = self._finish_contained(paper, facts, hit, warnings, cached=True)
+                elif self.config.cache_only:
+                    message = "not in the response cache (--cache-only sends no request)"
+                    slot = Outcome(error=self._error_record(paper, "not_cached", message, 0))
+                else:
+                    slot = asyncio.create_task(self._request(paper, facts, abstract, warnings, key))
                 await window.put(slot)
         finally:
             await window.put(None)

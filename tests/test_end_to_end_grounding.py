@@ -12,6 +12,7 @@ import respx
 from click.testing import CliRunner
 
 from extractor.cli import cli
+from extractor.prompt import anchored_answer
 from tests.conftest import BASE_URL, GOLD, models_list, reply, sent_paper
 from tests.test_run import invoke, read_jsonl
 
@@ -50,6 +51,11 @@ def test_gold_plus_inventions_grounds_back_to_gold(tmp_path: Path) -> None:
     for record in records:
         gold = BY_TITLE[record["title"]]["extraction"]
         assert record["extraction"] == gold, record["title"]
+        e = record["extraction"]
+        assert INVENTED_MODEL["name"] not in {m["name"] for m in e["models"]}
+        assert INVENTED_BENCHMARK not in e["benchmarks"]
+        assert INVENTED_RESULT["value"] not in {r["value"] for r in e["results"]}
+        assert INVENTED_URL["url"] not in {c["url"] for c in e["code_links"]}
         warnings = "\n".join(record["warnings"])
         for invented in ("HalluciNet-9000", INVENTED_BENCHMARK, "97.31", INVENTED_URL["url"]):
             assert invented in warnings, (record["title"], invented)
@@ -101,3 +107,55 @@ def test_an_injected_instruction_cannot_put_ungrounded_items_in_the_output(tmp_p
     # Items that appear only inside the injected instruction are flagged, not silently trusted.
     injected_items = [w for w in record["warnings"] if "GPT-5" in w or "99.9" in w or "MMLU" in w]
     assert injected_items, record["warnings"]
+
+
+DEV90 = [
+    json.loads(line)
+    for path in (GOLD, GOLD.with_name("dev2.jsonl"))
+    for line in path.read_text(encoding="utf-8").splitlines()
+]
+DEV90_BY_TITLE = {g["title"]: g for g in DEV90}
+
+
+def gold_by_id_plus_inventions(request: httpx.Request) -> httpx.Response:
+    """The gold answer in the anchored form: each result cited by the id of its number in the
+    list the request carries, plus an invented id and an invented written-out result."""
+    paper = sent_paper(request)
+    title = paper.split("Title: ", 1)[1].split("\nAbstract: ", 1)[0]
+    gold = DEV90_BY_TITLE[title]
+    answer = anchored_answer(gold["extraction"], gold["title"], gold["abstract"])
+    for ref in answer["results"]:  # the id cited must be the one the request lists
+        assert f"\n{ref['id']}: " in "\n" + paper.split("<numbers>", 1)[1]
+    answer["results"].append({"id": "n999", "delta": True})
+    answer["models"].append(INVENTED_MODEL)
+    return reply(answer)
+
+
+def test_gold_cited_by_id_scores_one_on_all_90_dev_papers(tmp_path: Path) -> None:
+    src = tmp_path / "dev90.jsonl"
+    src.write_text("".join(json.dumps(g) + "\n" for g in DEV90), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with respx.mock(base_url=BASE_URL) as mock:
+        mock.get("/models").mock(return_value=models_list())
+        route = mock.post("/chat/completions").mock(side_effect=gold_by_id_plus_inventions)
+        # --labels model: every label is the model's, so the gold through ids is the gold
+        result = invoke(str(src), "-o", str(out), "-c", "8", "--labels", "model")
+    assert result.exit_code == 0, result.stderr
+    body = json.loads(route.calls[0].request.content)
+    schema = json.dumps(body["response_format"])
+    assert '"id"' in schema and '"evidence"' not in schema  # the model writes no numbers
+    records = read_jsonl(out)
+    assert len(records) == 90
+    for record in records:
+        assert "dropped result 'n999': no such number in the list" in record["warnings"]
+        for r, span in zip(
+            record["extraction"]["results"], record["spans"]["results"], strict=True
+        ):
+            text = record[span["field"]]
+            assert text[span["start"] : span["end"]] == r["evidence"]
+    gold_file = tmp_path / "gold90.jsonl"
+    gold_file.write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    scored = CliRunner().invoke(cli, ["eval", str(out), str(gold_file), "--json"])
+    report = json.loads(scored.stdout)
+    assert report["macro_f1"] == 1.0
+    assert report["candidate_recall"]["recall"] == 1.0

@@ -72,6 +72,12 @@ def _err(message: str) -> None:
     help="Response cache directory.  [env: EXTRACTOR_CACHE_DIR]",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@click.option(
+    "--cache-only",
+    is_flag=True,
+    help="Send no request: records come from the cache alone (e.g. to re-ground after an "
+    "upgrade or with other --labels); papers not cached go to the errors file.",
+)
 @click.option("-n", "--limit", type=click.IntRange(0), help="Stop after N distinct papers.")
 @click.option(
     "-f",
@@ -149,7 +155,7 @@ def run_command(
     limit: int | None, input_format: str | None, mode: str, prompt_variant: str | None,
     results_mode: str, labels: str,
     temperature: float, max_tokens: int, timeout: float | None, retries: int, reasks: int,
-    keep_ungrounded: bool, quiet: bool,
+    keep_ungrounded: bool, quiet: bool, cache_only: bool,
 ) -> None:  # fmt: skip
     """Extract from INPUT files (papers pages, JSONL or CSV; - for stdin).
 
@@ -159,6 +165,8 @@ def run_command(
     """
     if inputs.count("-") > 1:
         raise click.UsageError("stdin (-) can be given only once")
+    if cache_only and no_cache:
+        raise click.UsageError("--cache-only and --no-cache exclude each other")
     try:
         LabelPolicy.parse(labels)
     except ValueError as e:
@@ -182,6 +190,7 @@ def run_command(
         concurrency=concurrency,
         limit=limit,
         use_cache=not no_cache,
+        cache_only=cache_only,
         cache_dir=cache_dir or default_cache_dir(),
         keep_ungrounded=keep_ungrounded,
         quiet=quiet,

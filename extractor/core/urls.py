@@ -99,7 +99,20 @@ def _starts(low: str) -> list[int]:
         if s < i and ends_host and (s == 0 or low[s - 1] not in "/@:"):
             starts.append(s)
         i = low.find(_PAGE, i + 1)
+    if " at " in low or " on " in low or "see " in low or "visit " in low:
+        for m in _INTRODUCED_HOST.finditer(low):
+            starts.append(m.start(1))
     return sorted(set(starts))
+
+
+# A bare host that the sentence introduces as a place to go ("open sourced at 4m.epfl.ch",
+# "visit mmbench.org"): any host then, but only after such a word and with a country or common
+# top-level domain, so "e.g." or "Fig.3" never qualify.
+_INTRODUCED_HOST = re.compile(
+    r"\b(?:at|on|see|visit|via)\s+((?:[a-z0-9][a-z0-9-]*\.)+(?:com|org|net|io|ai|dev|edu|"
+    r"app|page|site|info|ch|de|uk|fr|cn|jp|kr|ca|nl|eu|it|es|se|us|in|sg|hk|au)"
+    r"(?![a-z0-9-])(?:/[^\s]*)?)",
+)
 
 
 def find_urls(text: str) -> list[FoundUrl]:
@@ -119,7 +132,8 @@ def find_urls(text: str) -> list[FoundUrl]:
         if "." not in host or host.endswith(".") or host.startswith("."):
             continue  # "https://" alone, or a cut-off address
         bare = "://" not in url and not low.startswith("www.", start)
-        if bare and not host.endswith(_PAGE) and not path.strip("/"):
+        introduced = bare and _INTRODUCED_HOST.match(low, max(0, low.rfind(" ", 0, start - 1) + 1))
+        if bare and not introduced and not host.endswith(_PAGE) and not path.strip("/"):
             continue  # "github.com/" names the site, not a link
         found.append(FoundUrl(url, start, start + len(url)))
     return found
