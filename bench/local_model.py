@@ -74,8 +74,9 @@ class Outcome:
 async def _one(
     client: Any, model: str, messages: list[dict[str, str]], kw: dict[str, Any]
 ) -> Sample:
-    from extractor.core.schema import Extraction
+    from extractor.core.schema import reply_model
 
+    Extraction = reply_model(kw.pop("_results", "free"))
     start = time.perf_counter()
     resp = await client.chat.completions.create(model=model, messages=messages, **kw)
     seconds = time.perf_counter() - start
@@ -99,11 +100,13 @@ async def _one(
 
 
 async def _drive(
-    server: LocalServer, convos: list[list[dict[str, str]]], max_tokens: int
+    server: LocalServer, convos: list[list[dict[str, str]]], max_tokens: int, results: str
 ) -> list[Sample]:
     import openai
 
-    from extractor.core.schema import Extraction
+    from extractor.core.schema import reply_model
+
+    Extraction = reply_model(results)
 
     client = openai.AsyncOpenAI(
         base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=1800
@@ -118,7 +121,7 @@ async def _drive(
     }
     # The first paper alone, so it alone pays for the shared prefix; then the rest with as
     # many in flight as there are slots, as `extractor run` keeps them.
-    samples = [await _one(client, server.alias, convos[0], kw)]
+    samples = [await _one(client, server.alias, convos[0], {**kw, "_results": results})]
     queue = list(convos[1:])
     lock = asyncio.Lock()
 
@@ -128,7 +131,7 @@ async def _drive(
                 if not queue:
                     return
                 convo = queue.pop(0)
-            samples.append(await _one(client, server.alias, convo, kw))
+            samples.append(await _one(client, server.alias, convo, {**kw, "_results": results}))
 
     await asyncio.gather(*(worker() for _ in range(server.parallel)))
     await client.close()
@@ -159,14 +162,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--prompt", default="compact", help="prompt variant (run uses compact for local)"
     )
+    ap.add_argument(
+        "--results",
+        default="anchored",
+        choices=("anchored", "free"),
+        help="anchored: numbers listed with ids, cited by id; free: written out (issue 8)",
+    )
     ap.add_argument("--max-tokens", type=int, default=2048)
     ap.add_argument("--json", action="store_true", help="one JSON row per setting on stdout")
     args = ap.parse_args(argv)
 
+    from extractor.core.facts import analyze
     from extractor.prompt import load_prompt
 
-    prompt = load_prompt(args.prompt)
-    convos = [prompt.messages(t, a) for t, a in _papers(args.input, args.papers)]
+    prompt = load_prompt(args.prompt, args.results)
+    convos = [
+        prompt.messages(t, a, analyze(t, a).numbers) for t, a in _papers(args.input, args.papers)
+    ]
     path = resolve(args.model)
     print(
         f"model {args.model} ({path.stat().st_size / 1e9:.2f} GB), {len(convos)} papers, "
@@ -181,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             ) as srv:
                 startup = time.perf_counter() - start
                 t0 = time.perf_counter()
-                samples = asyncio.run(_drive(srv, convos, args.max_tokens))
+                samples = asyncio.run(_drive(srv, convos, args.max_tokens, args.results))
                 wall = time.perf_counter() - t0
             row = Outcome(threads, parallel, startup, wall, samples).row()
             row["load"] = round(os.getloadavg()[0], 2)
