@@ -309,6 +309,45 @@ def locate(
     return None
 
 
+_TOKEN = re.compile(r"\S+")
+_LOOSE_MAX_WORDS = 4
+_OPENERS = "([{\"'\u201c\u2018"
+_CLOSERS = ".,;:!?)]}\"'\u201d\u2019"
+
+
+def loose_key(s: str) -> str:
+    """Letters and digits only, casefolded: "GPT4", "gpt-4" and "GPT 4" are one name."""
+    return "".join(ch for ch in s.casefold() if ch.isalnum())
+
+
+def locate_loose(needle: str, texts: Sequence[Text], *, outside_urls: bool = True) -> Match | None:
+    """A name that differs from the text's spelling only in punctuation, spacing or case
+    ("GPT4" for "GPT-4", "LLaVA15" for "LLaVA-1.5"): the text's span, when exactly one
+    spelling of the text has that key. Two ("Qwen2-1.5B" and "Qwen2-15B" for "Qwen2-15B") say
+    the name is ambiguous, and nothing is returned."""
+    key = loose_key(needle)
+    if len(key) < 3:
+        return None
+    found: dict[str, Match] = {}
+    for t in texts:
+        if key[0] not in t.text.casefold():
+            continue
+        words = [m.span() for m in _TOKEN.finditer(t.text)]
+        for i in range(len(words)):
+            for j in range(i, min(i + _LOOSE_MAX_WORDS, len(words))):
+                s, e = words[i][0], words[j][1]
+                while s < e and t.text[s] in _OPENERS:
+                    s += 1
+                while e > s and t.text[e - 1] in _CLOSERS:
+                    e -= 1
+                k = loose_key(t.text[s:e])
+                if len(k) > len(key) or not key.startswith(k):
+                    break
+                if k == key and not t.is_blocked(s, e, outside_urls):
+                    found.setdefault(t.text[s:e], Match(t.field, s, e, "normalized"))
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
 # --- fuzzy -----------------------------------------------------------------------------------
 
 

@@ -42,7 +42,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from extractor.core.align import FieldName, Match, Text, locate, value_in_text
+from extractor.core.align import (
+    FieldName,
+    Match,
+    Text,
+    fold_string,
+    locate,
+    locate_loose,
+    loose_key,
+    value_in_text,
+)
 from extractor.core.facts import PaperFacts, analyze
 from extractor.core.labels import LabelPolicy, label_all
 from extractor.core.normalize import (
@@ -106,8 +115,22 @@ class _Grounder:
         if name in self._names_found:
             return self._names_found[name]
         hit = locate(name, self.names, whole_word=True, outside_urls=True)
+        if hit is None:
+            # "GPT4" for the text's "GPT-4": the text's spelling, not a drop (callers that
+            # keep the name replace it with text_at(hit) and say so)
+            hit = locate_loose(name, self.names)
         self._names_found[name] = hit
         return hit
+
+    def spelled(self, name: str, hit: Match | None, what: str) -> str:
+        """The text's own spelling of a name found loosely, with a warning; else `name`."""
+        if hit is None or hit.match != "normalized":
+            return name
+        written = self.text_of(hit)[hit.start : hit.end]
+        if fold_string(written) == fold_string(name) or loose_key(written) != loose_key(name):
+            return name
+        self.warnings.append(f"{what} {name!r} is written {written!r} in the text")
+        return written
 
     def why_missing(self, needle: str, *, fuzzy: bool = False) -> str:
         """Why `needle` was not found: worth telling apart when it does stand in the text."""
@@ -148,6 +171,8 @@ class _Grounder:
             hit = self.find_name(m.name)
             if hit is None and not self.miss(f"model {m.name!r}", self.why_missing(m.name)):
                 continue
+            if (spelled := self.spelled(m.name, hit, "model")) != m.name:
+                m = m.model_copy(update={"name": spelled})
             if roles_by_rule and hit is not None:
                 stated = role_from_text(m.name, self.title.text, self.abstract.text)
                 if stated is not None and stated != m.role:
@@ -188,6 +213,7 @@ class _Grounder:
         seen: set[str] = set()
         for b in benchmarks:
             hit = self.find_name(b)
+            b = self.spelled(b, hit, "benchmark")
             if hit is None and not self.miss(f"benchmark {b!r}", self.why_missing(b)):
                 continue
             key = text_key(b)
@@ -238,7 +264,13 @@ class _Grounder:
                     update["evidence"] = quoted
             for attr in ("benchmark", "model"):
                 name = getattr(r, attr)
-                if name is not None and self.find_name(name) is None:
+                found = self.find_name(name) if name is not None else None
+                if (
+                    found is not None
+                    and (spelled := self.spelled(name, found, f"{what}: {attr}")) != name
+                ):
+                    update[attr] = spelled
+                if name is not None and found is None:
                     if self.keep:
                         self.warnings.append(f"{what}: ungrounded {attr} {name!r} (kept)")
                     else:
@@ -291,15 +323,16 @@ class _Grounder:
             attrs: dict[str, str | None] = {}
             for attr in ("benchmark", "metric", "model"):
                 from_model = getattr(said, attr) if said is not None else None
-                if (
-                    from_model is not None
-                    and attr != "metric"
-                    and self.find_name(from_model) is None
-                ):
-                    self.warnings.append(
-                        f"{what}: {attr} {from_model!r} not found in the text, set to null"
-                    )
-                    from_model = None
+                if from_model is not None:
+                    # a metric too: small models copy the instructions' examples into it
+                    found = self.find_name(from_model)
+                    if found is None:
+                        self.warnings.append(
+                            f"{what}: {attr} {from_model!r} not found in the text, set to null"
+                        )
+                        from_model = None
+                    else:
+                        from_model = self.spelled(from_model, found, f"{what}: {attr}")
                 from_rule = getattr(rule, attr)
                 first, second = (
                     (from_model, from_rule) if policy.attrs == "model" else (from_rule, from_model)
