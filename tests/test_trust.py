@@ -33,10 +33,10 @@ def test_an_exception_in_grounding_fails_that_record_only(
 ) -> None:
     real_ground = extractor.pipeline.ground
 
-    def ground(extraction: Any, title: str, abstract: str, **kwargs: Any) -> Any:
-        if "FooNet1" in title:
+    def ground(extraction: Any, facts: Any, *args: Any, **kwargs: Any) -> Any:
+        if "FooNet1" in facts.title.text:
             raise RuntimeError("a bug in grounding\nwith a second line")
-        return real_ground(extraction, title, abstract, **kwargs)
+        return real_ground(extraction, facts, *args, **kwargs)
 
     monkeypatch.setattr(extractor.pipeline, "ground", ground)
     api.post("/chat/completions").mock(side_effect=answer)
