@@ -1,0 +1,39 @@
+"""The worked examples in the full prompt teach what they show: every name, number and URL in an
+example stands in its own text, and its anchored form cites the ids the miner gives its numbers."""
+
+from __future__ import annotations
+
+import json
+
+from extractor.core.facts import analyze
+from extractor.core.ground import ground
+from extractor.core.schema import Extraction
+from extractor.prompt import load_prompt
+
+
+def test_every_item_of_an_example_is_grounded_in_its_own_text() -> None:
+    for ex in load_prompt("full", "free").examples:
+        answer = Extraction.model_validate(ex["extraction"])
+        g = ground(answer, ex["title"], ex["abstract"])
+        assert g.warnings == [], ex["title"]
+        assert g.extraction.model_dump() == answer.model_dump(), ex["title"]
+        assert all(span is not None for spans in g.spans.values() for span in spans)
+
+
+def test_the_anchored_examples_cite_the_numbers_their_papers_list() -> None:
+    prompt = load_prompt("full", "anchored")
+    assert prompt.examples, "the full prompt has worked examples"
+    cited = 0
+    for ex in prompt.examples:
+        facts = analyze(ex["title"], ex["abstract"])
+        written = ex["extraction"]["results"]
+        refs = ex["_answer"]["results"]
+        assert len(refs) == len(written)
+        for ref, result in zip(refs, written, strict=True):
+            n = facts.number(ref["id"])
+            assert n is not None and n.value == result["value"] and n.unit == result["unit"]
+            assert f"{n.id}: {n.written}" in ex["_paper"]  # the id is in what the model reads
+            cited += 1
+        # the assistant turn the model sees holds no written-out number
+        assert "evidence" not in json.dumps(ex["_answer"]["results"])
+    assert cited > 0
