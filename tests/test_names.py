@@ -46,3 +46,17 @@ def test_an_ambiguous_spelling_is_not_resolved() -> None:
 def test_a_different_version_is_not_a_spelling() -> None:
     e, _ = run({"models": [{"name": "LLaVA-1.6", "role": "compared"}]})
     assert e.models == []
+
+
+def test_versions_that_differ_in_a_decimal_point_are_not_merged() -> None:
+    text = "We compare Qwen2-1.5B with Qwen2-15B."
+    e, _ = run(
+        {
+            "models": [
+                {"name": "Qwen2-1.5B", "role": "compared"},
+                {"name": "Qwen2-15B", "role": "compared"},
+            ]
+        },
+        text,
+    )
+    assert [m.name for m in e.models] == ["Qwen2-1.5B", "Qwen2-15B"]

@@ -29,6 +29,8 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
+from extractor.core.normalize import text_key
+
 FieldName = Literal["title", "abstract"]
 MatchKind = Literal["exact", "normalized", "fuzzy"]
 
@@ -316,8 +318,9 @@ _CLOSERS = ".,;:!?)]}\"'\u201d\u2019"
 
 
 def loose_key(s: str) -> str:
-    """Letters and digits only, casefolded: "GPT4", "gpt-4" and "GPT 4" are one name."""
-    return "".join(ch for ch in s.casefold() if ch.isalnum())
+    """EVAL.md's name key (letters and digits only, casefolded): "GPT4", "gpt-4" and "GPT 4"
+    are one name."""
+    return text_key(s)
 
 
 def locate_loose(needle: str, texts: Sequence[Text], *, outside_urls: bool = True) -> Match | None:

@@ -17,9 +17,9 @@ Rules (each drop or change is named in `warnings`):
   URL identity), and then carry the text's spelling and the model's kind unless that is "other".
   A URL the text does not contain is never output, not even with `keep_ungrounded`.
 
-Duplicates are merged after grounding: models by `text_key` of the name (first name and position,
+Duplicates are merged after grounding: models by `merge_key` of the name (first name and position,
 the strongest role in the order proposed > compared > component > mentioned, the first size),
-benchmarks by `text_key`, code links by URL identity, results when every field is equal.
+benchmarks by `merge_key`, code links by URL identity, results when every field is equal.
 
 What grounding guarantees, and what it cannot: no name, benchmark, number or URL reaches the output
 unless the text writes it. It cannot tell whether the text is telling the truth, or whether an
@@ -55,10 +55,10 @@ from extractor.core.align import (
 from extractor.core.facts import PaperFacts, analyze
 from extractor.core.labels import LabelPolicy, label_all
 from extractor.core.normalize import (
+    merge_key,
     normalize_modalities,
     normalize_tasks,
     normalize_unit,
-    text_key,
 )
 from extractor.core.roles import role_from_text
 from extractor.core.schema import AnchoredExtraction, CodeLink, Extraction, Model, Result
@@ -186,7 +186,7 @@ class _Grounder:
                         f"model {m.name!r}: size {size!r} not found in the text, set to null"
                     )
                     size = None
-            key = text_key(m.name)
+            key = merge_key(m.name)
             if key and key in index:
                 i = index[key]
                 prev = out[i]
@@ -216,7 +216,7 @@ class _Grounder:
             b = self.spelled(b, hit, "benchmark")
             if hit is None and not self.miss(f"benchmark {b!r}", self.why_missing(b)):
                 continue
-            key = text_key(b)
+            key = merge_key(b)
             if key and key in seen:
                 continue
             seen.add(key)

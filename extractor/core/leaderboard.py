@@ -32,23 +32,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from extractor.core.normalize import text_key
+from extractor.core.normalize import merge_key
 
 Kind = Literal["benchmark", "metric", "model"]
 KINDS: tuple[Kind, ...] = ("benchmark", "metric", "model")
 
+
 # A decimal point between digits: "1.5" in "Qwen2-1.5B".
-_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
-
-
 def fold(name: str) -> str:
-    """The key names are merged by: EVAL.md's name key (`normalize.text_key`: casefold, letters
-    and digits only; the one grounding and `eval` use), with two departures, because here a
-    wrong merge moves a number into another model's row: NFKC first, so full-width and
-    ligature spellings from PDFs are one name; and a decimal point between digits is kept,
-    because "Qwen2-1.5B" and "Qwen2-15B", or "LLaVA-1.5" and "LLaVA-15", are not one model."""
-    text = unicodedata.normalize("NFKC", name)
-    return ".".join(text_key(part) for part in _DECIMAL_POINT.split(text))
+    """The key names are merged by (`normalize.merge_key`)."""
+    return merge_key(name)
 
 
 def _group(canonical: str, *spellings: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 _MODALITIES = {
@@ -75,6 +76,19 @@ def text_key(text: str) -> str:
 
 # `\W` is the complement of `str.isalnum()` plus "_", so this keeps exactly letters and digits.
 _NOT_ALNUM = re.compile(r"[\W_]+")
+
+
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+
+
+def merge_key(name: str) -> str:
+    """The key that decides two names are one item (duplicates in a record, rows of a
+    leaderboard): `text_key`, with two departures, because a wrong merge moves a number into
+    another model's row: NFKC first, so full-width and ligature spellings from PDFs are one
+    name; and a decimal point between digits is kept, because "Qwen2-1.5B" and "Qwen2-15B",
+    or "LLaVA-1.5" and "LLaVA-15", are not one model."""
+    text = unicodedata.normalize("NFKC", name)
+    return ".".join(text_key(part) for part in _DECIMAL_POINT.split(text))
 
 
 def lower_keep_offsets(text: str) -> str:
