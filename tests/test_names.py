@@ -60,3 +60,31 @@ def test_versions_that_differ_in_a_decimal_point_are_not_merged() -> None:
         text,
     )
     assert [m.name for m in e.models] == ["Qwen2-1.5B", "Qwen2-15B"]
+
+
+def test_a_benchmark_is_its_name_not_a_description() -> None:
+    text = "We evaluate on the MMEB benchmark and a character permuted German-English task."
+    e, warnings = run(
+        {
+            "benchmarks": [
+                "MMEB Benchmark",
+                "character permuted German-English",
+                "21 benchmark datasets",
+            ]
+        },
+        text,
+    )
+    assert e.benchmarks == ["MMEB"]
+    assert "dropped benchmark 'character permuted German-English': not a name" in warnings
+
+
+def test_a_name_listed_as_model_and_benchmark_stays_a_benchmark() -> None:
+    text = "We introduce CC-OCR, a benchmark for OCR, and test GPT-4o on it."
+    e, warnings = run(
+        {"models": [{"name": "CC-OCR", "role": "proposed"}, {"name": "GPT-4o", "role": "compared"}],
+         "benchmarks": ["CC-OCR"]},
+        text,
+    )  # fmt: skip
+    assert [m.name for m in e.models] == ["GPT-4o"]
+    assert e.benchmarks == ["CC-OCR"]
+    assert "dropped model 'CC-OCR': listed as a benchmark too" in warnings

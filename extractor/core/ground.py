@@ -212,6 +212,16 @@ class _Grounder:
         spans: list[SpanDict | None] = []
         seen: set[str] = set()
         for b in benchmarks:
+            named = _GENERIC_TAIL.sub("", b)
+            if named != b and self.find_name(named) is not None:
+                # "MMEB Benchmark": the name is "MMEB" (GUIDELINES: as written, the name)
+                self.warnings.append(f"benchmark {b!r} named {named!r}")
+                b = named
+            if not _name_like(b):
+                # "character permuted German-English" is a description, "21 benchmark
+                # datasets" a count: neither names a benchmark
+                self.warnings.append(f"dropped benchmark {b!r}: not a name")
+                continue
             hit = self.find_name(b)
             b = self.spelled(b, hit, "benchmark")
             if hit is None and not self.miss(f"benchmark {b!r}", self.why_missing(b)):
@@ -398,6 +408,50 @@ class _Grounder:
         return out, spans
 
 
+# A trailing generic word is not part of a benchmark's name ("MMEB benchmark" -> "MMEB").
+_GENERIC_TAIL = re.compile(
+    r"\s+(?:benchmarks?|datasets?|data\s+sets?|test\s+sets?|corpus|suite)$", re.IGNORECASE
+)
+_FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "in", "on", "for", "and", "to", "with", "at"})
+_COUNT_PHRASE = re.compile(r"^\d[\d,.]*\s+\w")
+_CAPITALS_INSIDE = re.compile(r"\w[A-Z]|\d")
+
+
+def _name_like(name: str) -> bool:
+    """One word, or words of which one is made like a name ("VQA v2", "MSR-VTT", "nuScenes",
+    a digit), or all capitalized ("Visual Genome"). "character permuted German-English" is a
+    description and "21 benchmark datasets" a count."""
+    if _COUNT_PHRASE.match(name):
+        return False
+    words = name.split()
+    if len(words) <= 1:
+        return True
+    if all(w[:1].isupper() or w[:1].isdigit() or w in _FUNCTION_WORDS for w in words[1:]) and (
+        words[0][:1].isupper() or words[0][:1].isdigit()
+    ):
+        return True  # "Visual Genome", "Reading in the Wild"
+    return any(_CAPITALS_INSIDE.search(w) and not _capitalized_compound(w) for w in words)
+
+
+def _capitalized_compound(word: str) -> bool:
+    # "German-English", "Vision-Language": capitalized words joined, not a made name
+    parts = word.split("-")
+    return len(parts) > 1 and all(p[:1].isupper() and p[1:].islower() for p in parts)
+
+
+def _drop_benchmark_models(
+    models: list[Model], spans: list[SpanDict | None], benchmarks: list[str], g: _Grounder
+) -> tuple[list[Model], list[SpanDict | None]]:
+    """A benchmark or dataset is not a model (GUIDELINES.md): a name listed as both stays a
+    benchmark."""
+    keys = {merge_key(b) for b in benchmarks}
+    kept = [(m, s) for m, s in zip(models, spans, strict=True) if merge_key(m.name) not in keys]
+    for m in models:
+        if merge_key(m.name) in keys:
+            g.warnings.append(f"dropped model {m.name!r}: listed as a benchmark too")
+    return [m for m, _ in kept], [s for _, s in kept]
+
+
 def _link_key(url: str) -> str:
     # EVAL.md's URL identity, also blind to LaTeX escapes ("a\_b" in the text, "a_b" from a model).
     return url_key(url.replace("\\", ""))
@@ -428,6 +482,7 @@ def ground(
     roles_by_rule = policy is not None and policy.roles == "rule"
     models, model_spans = g.models(extraction.models, roles_by_rule)
     benchmarks, benchmark_spans = g.benchmarks(extraction.benchmarks)
+    models, model_spans = _drop_benchmark_models(models, model_spans, benchmarks, g)
     results, result_spans = g.results(extraction.results, models, benchmarks, policy)
     links, link_spans = g.code_links(extraction.code_links)
     grounded = Extraction.model_construct(
