@@ -9,6 +9,13 @@ keep-alive, no framework: the server must cost less than the client it measures.
 
 `--port 0` takes a free port (printed on the "ready" line); `--stall-title TEXT` never answers
 a paper whose title contains TEXT (a request that hangs, for interrupting a run mid-way).
+
+With `--rpm`/`--tpm` it enforces rate limits as a provider does: token buckets refilled
+continuously at the limit / 60 per second, holding `--burst` seconds of it; a request that
+finds a bucket short is answered 429 at once, with `retry-after-ms`. Each request is charged
+its usage (`--prompt-tokens` + `--completion-tokens`) on arrival, and every answer carries
+OpenAI's `x-ratelimit-*` headers. `GET /stats` tells how many requests came and how many got
+a 429.
 """
 
 from __future__ import annotations
@@ -18,11 +25,84 @@ import asyncio
 import contextlib
 import json
 import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 _TITLE = re.compile(r"Title: (\S+)")
 
 
-def _answer(body: bytes) -> bytes:
+@dataclass
+class Limits:
+    """The server's buckets; `None` limits are not enforced."""
+
+    rpm: float | None = None
+    tpm: float | None = None
+    burst: float = 1.0
+    prompt_tokens: int = 900
+    completion_tokens: int = 60
+    requests: int = 0
+    throttled: int = 0
+    _req: float = 0.0
+    _tok: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+    _stamp: float = -1.0
+
+    def __post_init__(self) -> None:
+        self._stamp = self.clock()
+        self._req = self._cap(self.rpm)
+        self._tok = self._cap(self.tpm)
+
+    def _cap(self, limit: float | None) -> float:
+        return 0.0 if limit is None else max(1.0, limit / 60 * self.burst)
+
+    def admit(self) -> tuple[bool, bytes]:
+        """Charge one request; False when a bucket is short. Also the x-ratelimit headers."""
+        self.requests += 1
+        now = self.clock()
+        elapsed, self._stamp = now - self._stamp, now
+        cost = self.prompt_tokens + self.completion_tokens
+        ok = True
+        if self.rpm is not None:
+            self._req = min(self._cap(self.rpm), self._req + elapsed * self.rpm / 60)
+            ok = self._req >= 1
+        if self.tpm is not None:
+            self._tok = min(self._cap(self.tpm), self._tok + elapsed * self.tpm / 60)
+            ok = ok and self._tok >= cost
+        if ok:
+            self._req -= 1 if self.rpm is not None else 0
+            self._tok -= cost if self.tpm is not None else 0
+        else:
+            self.throttled += 1
+        headers = b""
+        waits = []
+        if self.rpm is not None:
+            reset = (self._cap(self.rpm) - self._req) * 60 / self.rpm
+            waits.append((1 - self._req) * 60 / self.rpm)
+            headers += (
+                f"x-ratelimit-limit-requests: {self.rpm:g}\r\n"
+                f"x-ratelimit-remaining-requests: {max(0, int(self._req))}\r\n"
+                f"x-ratelimit-reset-requests: {reset * 1000:.0f}ms\r\n"
+            ).encode()
+        if self.tpm is not None:
+            reset = (self._cap(self.tpm) - self._tok) * 60 / self.tpm
+            waits.append((cost - self._tok) * 60 / self.tpm)
+            headers += (
+                f"x-ratelimit-limit-tokens: {self.tpm:g}\r\n"
+                f"x-ratelimit-remaining-tokens: {max(0, int(self._tok))}\r\n"
+                f"x-ratelimit-reset-tokens: {reset * 1000:.0f}ms\r\n"
+            ).encode()
+        if not ok:
+            headers += f"retry-after-ms: {max(1, int(max(waits) * 1000) + 1)}\r\n".encode()
+        return ok, headers
+
+
+_THROTTLED = json.dumps(
+    {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
+).encode()
+
+
+def _answer(body: bytes, limits: Limits | None = None) -> bytes:
     request = json.loads(body)
     paper = request["messages"][-1]["content"]
     match = _TITLE.search(paper)
@@ -48,7 +128,13 @@ def _answer(body: bytes) -> bytes:
                     "finish_reason": "stop",
                 }
             ],
-            "usage": {"prompt_tokens": 900, "completion_tokens": 60, "total_tokens": 960},
+            "usage": {
+                "prompt_tokens": limits.prompt_tokens if limits else 900,
+                "completion_tokens": limits.completion_tokens if limits else 60,
+                "total_tokens": (limits.prompt_tokens + limits.completion_tokens)
+                if limits
+                else 960,
+            },
         }
     ).encode()
 
@@ -68,6 +154,7 @@ async def _handle(
     writer: asyncio.StreamWriter,
     latency: float,
     stall_title: str | None = None,
+    limits: Limits | None = None,
 ) -> None:
     try:
         while True:
@@ -79,15 +166,29 @@ async def _handle(
                 if line.lower().startswith("content-length:"):
                     length = int(line.split(":", 1)[1])
             body = await reader.readexactly(length) if length else b""
+            status, extra = b"200 OK", b""
             if method == "GET" and path.endswith("/models"):
                 payload = _MODELS
+            elif method == "GET" and path.endswith("/stats"):
+                counts = (
+                    {"requests": limits.requests, "throttled": limits.throttled} if limits else {}
+                )
+                payload = json.dumps(counts).encode()
             else:
-                if _stalls(body, stall_title):
-                    await asyncio.Event().wait()  # forever: until the client goes away
-                await asyncio.sleep(latency)
-                payload = _answer(body)
+                admitted, extra = limits.admit() if limits else (True, b"")
+                if not admitted:
+                    status, payload = b"429 Too Many Requests", _THROTTLED
+                else:
+                    if _stalls(body, stall_title):
+                        await asyncio.Event().wait()  # forever: until the client goes away
+                    if latency:
+                        await asyncio.sleep(latency)
+                    payload = _answer(body, limits)
             writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: application/json\r\n"
+                + extra
                 + f"Content-Length: {len(payload)}\r\n\r\n".encode()
                 + payload
             )
@@ -98,9 +199,11 @@ async def _handle(
         writer.close()
 
 
-async def serve(port: int, latency: float, stall_title: str | None = None) -> None:
+async def serve(
+    port: int, latency: float, stall_title: str | None = None, limits: Limits | None = None
+) -> None:
     server = await asyncio.start_server(
-        lambda r, w: _handle(r, w, latency, stall_title), "127.0.0.1", port, backlog=1024
+        lambda r, w: _handle(r, w, latency, stall_title, limits), "127.0.0.1", port, backlog=1024
     )
     async with server:
         port = server.sockets[0].getsockname()[1]
@@ -113,9 +216,25 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--stall-title", help="never answer papers whose title contains this")
+    parser.add_argument("--rpm", type=float, help="enforce this many requests per minute")
+    parser.add_argument("--tpm", type=float, help="enforce this many tokens per minute")
+    parser.add_argument(
+        "--burst", type=float, default=1.0, help="seconds of the limits a bucket holds"
+    )
+    parser.add_argument(
+        "--prompt-tokens", type=int, default=900, help="usage reported, and charged"
+    )
+    parser.add_argument("--completion-tokens", type=int, default=60)
     args = parser.parse_args()
+    limits = Limits(
+        rpm=args.rpm,
+        tpm=args.tpm,
+        burst=args.burst,
+        prompt_tokens=args.prompt_tokens,
+        completion_tokens=args.completion_tokens,
+    )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.latency, args.stall_title))
+        asyncio.run(serve(args.port, args.latency, args.stall_title, limits))
 
 
 if __name__ == "__main__":
