@@ -40,7 +40,7 @@ from tenacity.stop import stop_base
 
 from extractor.call import CallError, FatalError, Messages, Reply
 from extractor.config import ModelConfig
-from extractor.core.schema import AnchoredExtraction, Extraction
+from extractor.core.schema import RESULT_MODES, reply_model
 
 
 @dataclass
@@ -87,10 +87,7 @@ def _memoize_instructor_model_checks() -> None:
 _memoize_instructor_model_checks()
 # instructor wraps a plain model into a new class on every request (5 ms of pydantic class
 # building); wrapping it once here makes that a no-op.
-_RESPONSE_MODELS = {
-    "free": instructor.openai_schema(Extraction),
-    "anchored": instructor.openai_schema(AnchoredExtraction),
-}
+_RESPONSE_MODELS = {mode: instructor.openai_schema(reply_model(mode)) for mode in RESULT_MODES}
 
 _MODES = {
     "json_schema": instructor.Mode.JSON_SCHEMA,

@@ -2,9 +2,9 @@
 
 Recording goes through the product's own call path (`OpenAICall` with a recording httpx
 transport), so a cassette holds exactly what the tool sent and what the server answered.
-Replay matches a request by the paper it asks about, not by the whole body, so editing the
-instructions does not silently turn a recording into something the server never said: the
-answer stays the server's answer to that paper.
+Replay matches the whole request (messages, schema, settings; only the model's name may
+differ) and answers each recorded request once: a prompt or schema edited since the recording
+fails loudly (`StaleCassette`) instead of replaying an answer the server never gave to it.
 
 Record (needs the embedded server; see cassettes/README.md):
 
@@ -67,19 +67,50 @@ def load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+class StaleCassette(AssertionError):
+    """The request differs from every recorded one: the prompt, the schema or a setting
+    changed since the recording. Re-record (see cassettes/README.md) rather than replay an
+    answer the server never gave to this request."""
+
+
+def request_key(body: dict[str, Any]) -> str:
+    """What a live request must share with a recorded one: the whole body but the model's
+    name (a replay runs under another name, so the run does not start a local server)."""
+    return json.dumps({k: v for k, v in body.items() if k != "model"}, sort_keys=True)
+
+
+def _what_differs(body: dict[str, Any], recorded: dict[str, Any]) -> str:
+    parts = sorted(k for k in set(body) | set(recorded) if k != "model")
+    changed = [k for k in parts if body.get(k) != recorded.get(k)]
+    if "messages" in changed:
+        sent, was = body.get("messages", []), recorded.get("messages", [])
+        at = [i for i in range(max(len(sent), len(was))) if sent[i : i + 1] != was[i : i + 1]]
+        changed[changed.index("messages")] = f"messages[{at[0]}]" if at else "messages"
+    return ", ".join(changed) or "nothing (already replayed)"
+
+
 def replay(cassette: dict[str, Any]) -> Any:
-    """A respx side effect answering each chat request with the recorded answer for its paper."""
-    answers: dict[str, list[dict[str, Any]]] = {}
-    for exchange in cassette["interactions"]:
-        answers.setdefault(paper_of(exchange["request"]["body"]), []).append(exchange["response"])
+    """A respx side effect answering each chat request with the recorded answer to the very
+    same request, once: a request that was never recorded (or is asked more often than it was)
+    raises `StaleCassette` naming what differs from the recording of the same paper."""
+    pending = [
+        (request_key(e["request"]["body"]), e["request"]["body"], e["response"])
+        for e in cassette["interactions"]
+    ]
 
     def side_effect(request: httpx.Request) -> httpx.Response:
-        paper = paper_of(json.loads(request.content))
-        queue = answers.get(paper)
-        if not queue:
-            raise AssertionError(f"no recorded answer for this paper: {paper[:80]!r}")
-        recorded = queue.pop(0) if len(queue) > 1 else queue[0]
-        return httpx.Response(recorded["status"], json=recorded["body"])
+        body = json.loads(request.content)
+        key = request_key(body)
+        for i, (recorded_key, _, response) in enumerate(pending):
+            if recorded_key == key:
+                del pending[i]
+                return httpx.Response(response["status"], json=response["body"])
+        same_paper = [b for _, b, _ in pending if paper_of(b) == paper_of(body)]
+        if same_paper:
+            why = f"differs from its recording in {_what_differs(body, same_paper[0])}"
+        else:
+            why = "is for a paper with no recording left"
+        raise StaleCassette(f"stale cassette: the request {why}; re-record it")
 
     return side_effect
 

@@ -26,6 +26,7 @@ from extractor.config import (
     default_cache_dir,
 )
 from extractor.core.labels import LabelPolicy
+from extractor.core.schema import RESULT_MODES
 from extractor.progress import Progress
 from extractor.prompt import VARIANTS
 
@@ -103,12 +104,11 @@ def _err(message: str) -> None:
 @click.option(
     "--results",
     "results_mode",
-    type=click.Choice(["anchored", "free"]),
-    default=ModelConfig.results,
-    show_default=True,
+    type=click.Choice(RESULT_MODES),
     envvar="EXTRACTOR_RESULTS",
-    help="anchored: numbers are found by code and the model cites them by id; "
-    "free: the model writes values and evidence.  [env: EXTRACTOR_RESULTS]",
+    help="anchored: numbers are found by code and the model cites them by id; rule: code "
+    "finds and labels them, the model is not asked; free: the model writes values and "
+    "evidence.  [default: anchored; rule for local models]  [env: EXTRACTOR_RESULTS]",
 )
 @click.option(
     "--labels",
@@ -153,7 +153,7 @@ def run_command(
     inputs: tuple[str, ...], output: str | None, errors: str | None, model: str | None,
     base_url: str | None, concurrency: int, cache_dir: Path | None, no_cache: bool,
     limit: int | None, input_format: str | None, mode: str, prompt_variant: str | None,
-    results_mode: str, labels: str,
+    results_mode: str | None, labels: str,
     temperature: float, max_tokens: int, timeout: float | None, retries: int, reasks: int,
     keep_ungrounded: bool, quiet: bool, cache_only: bool,
 ) -> None:  # fmt: skip
@@ -206,7 +206,7 @@ def run_command(
             max_retries=retries,
             max_reasks=reasks,
             prompt_variant=prompt_variant or ("compact" if local else "full"),
-            results=results_mode,
+            results=results_mode or ("rule" if local else "anchored"),
         ),
     )
     sys.exit(execute(config))
