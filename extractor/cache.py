@@ -27,6 +27,7 @@ from extractor.config import ModelConfig
 # The format of a cached value; bump it whenever `Reply` or its encoding changes.
 CACHE_FORMAT = 1
 _FIELDS = {"v", "extraction", "attempts", "input_tokens", "output_tokens"}
+_OPTIONAL = {"batch"}  # present only when true: answered through the Batch API
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"  # what the SDK uses when no base URL is given
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -80,13 +81,16 @@ def cache_key(
 
 
 def encode_reply(reply: Reply) -> dict[str, Any]:
-    return {
+    value = {
         "v": CACHE_FORMAT,
         "extraction": reply.extraction,
         "attempts": reply.attempts,
         "input_tokens": reply.input_tokens,
         "output_tokens": reply.output_tokens,
     }
+    if reply.batch:
+        value["batch"] = True
+    return value
 
 
 def _count(value: Any) -> bool:
@@ -95,12 +99,14 @@ def _count(value: Any) -> bool:
 
 def decode_reply(value: Any) -> Reply | None:
     """The reply a cached value holds, or None when it is not exactly one of this format."""
-    if not isinstance(value, dict) or set(value) != _FIELDS or value["v"] != CACHE_FORMAT:
+    if not isinstance(value, dict) or value.get("v") != CACHE_FORMAT:
+        return None
+    if not _FIELDS <= set(value) <= _FIELDS | _OPTIONAL or value.get("batch", True) is not True:
         return None
     counts = (value["attempts"], value["input_tokens"], value["output_tokens"])
     if not isinstance(value["extraction"], dict) or not all(_count(n) for n in counts):
         return None
-    return Reply(value["extraction"], *counts)
+    return Reply(value["extraction"], *counts, batch="batch" in value)
 
 
 class ResponseCache:

@@ -8,6 +8,7 @@ run served from the cache never pays for importing one.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,6 +22,15 @@ class Reply:
     attempts: int
     input_tokens: int
     output_tokens: int
+    batch: bool = False  # answered through the Batch API, billed at its discount
+
+
+# An answer that came before its request was made (a line of a Batch API results file): the
+# HTTP layer (`ratelimit.RateLimitedClient`) serves the record's next chat completion from it
+# instead of sending it, so it is validated exactly as a live answer; re-asks go out live.
+PREFILLED: contextvars.ContextVar[list[bytes] | None] = contextvars.ContextVar(
+    "extractor_prefilled", default=None
+)
 
 
 class ModelCall(Protocol):

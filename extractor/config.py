@@ -46,6 +46,25 @@ class ModelConfig:
 
 
 @dataclass
+class ScaleOptions:
+    """Price, pace and the Batch API (issue 10); none of it changes an answer."""
+
+    rpm: float | None = None  # requests per minute, at most (the provider's, if lower)
+    tpm: float | None = None  # tokens per minute, at most
+    price_in: float | None = None  # dollars per million input tokens
+    price_out: float | None = None
+    prices_file: str | None = None  # TOML: [models."NAME"] input, cached_input, output
+    max_cost: float | None = None  # dollars: stop cleanly before spending more
+    dry_run: bool = False  # count and price what is not cached; send nothing
+    batch: bool = False  # send what is not cached through the Batch API
+    batch_file: str | None = None  # write the request lines here and stop
+    batch_results: str | None = None  # take the answers from this results file
+    batch_fallback: str = "retry"  # failed batch lines: "retry" in a new batch, or "live"
+    batch_retries: int = 1  # retry batches before a line's failure is final
+    poll_interval: float = 30.0  # seconds between looks at submitted batches
+
+
+@dataclass
 class RunConfig:
     inputs: list[str]
     output: str | None = None
@@ -63,6 +82,7 @@ class RunConfig:
     # changing it re-grounds cached answers without a request.
     labels: str = DEFAULT_LABELS
     model: ModelConfig = field(default_factory=ModelConfig)
+    scale: ScaleOptions = field(default_factory=ScaleOptions)
 
     @property
     def errors_path(self) -> str:

@@ -13,16 +13,17 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Protocol, Union
 
 from extractor.cache import ResponseCache, cache_key, url_endpoint
-from extractor.call import CallError, FatalError, ModelCall, Reply
+from extractor.call import PREFILLED, CallError, FatalError, ModelCall, Reply
 from extractor.config import RunConfig
 from extractor.core.facts import PaperFacts, analyze
 from extractor.core.ground import ground
 from extractor.core.labels import LabelPolicy
 from extractor.core.paper import Paper
 from extractor.core.schema import reply_model, schema_version
+from extractor.pricing import Budget, Price, estimate_tokens
 from extractor.progress import Counters, Progress
 from extractor.prompt import Prompt
 from extractor.write import JsonlWriter
@@ -35,6 +36,8 @@ class Outcome:
     cached: bool = False
     input_tokens: int = 0
     output_tokens: int = 0
+    cost: float = 0.0  # dollars this record's requests cost (0 when the price is unknown)
+    not_sent: bool = False
 
 
 # A window slot: a finished outcome (served from the cache) or a request still in flight.
@@ -48,6 +51,18 @@ class Summary:
     failed: int = 0
     spent_input_tokens: int = 0
     spent_output_tokens: int = 0
+    spent_cost: float | None = None  # dollars; None when the model's price is unknown
+    not_sent: int = 0  # records held back by --max-cost
+
+
+class Answers(Protocol):
+    """Answers obtained before the run's own requests (the Batch API, a results file)."""
+
+    def answer(self, key: str) -> bytes | None:
+        """The raw chat completion answering this cache key, if one came back."""
+
+    def failure(self, key: str) -> tuple[str, str, int] | None:
+        """(type, message, attempts) when this key's answer failed for good."""
 
 
 class Pipeline:
@@ -59,9 +74,14 @@ class Pipeline:
         cache: ResponseCache | None,
         *,
         endpoint: str | None = None,
+        price: Price | None = None,
+        answers: Answers | None = None,
     ):
         """`endpoint` identifies who answers, for the cache key: by default the normalized
-        base URL; the embedded model's is its file's identity (`local.model_identity`)."""
+        base URL; the embedded model's is its file's identity (`local.model_identity`).
+        `price` gives records their cost (`meta.cost_usd`) and makes `--max-cost` possible;
+        `answers` are answers already obtained (batch mode): a record that has one is
+        validated and grounded from it, exactly as from a live answer."""
         self.config = config
         self.call = call
         self.prompt = prompt
@@ -74,11 +94,17 @@ class Pipeline:
         self._reply_model = reply_model(config.model.results)
         self._schema_version = schema_version(config.model.results)
         self._labels = LabelPolicy.parse(config.labels)
+        self.price = price
+        self.answers = answers
+        max_cost = config.scale.max_cost
+        if max_cost is not None and price is None:
+            raise ValueError("--max-cost needs the model's price (--price-in/--price-out)")
+        self.budget = Budget(max_cost, price) if max_cost is not None and price else None
 
     async def run(
         self, papers: Iterable[Paper], out: JsonlWriter, errors: JsonlWriter, progress: Progress
     ) -> Summary:
-        summary = Summary(progress.c)
+        summary = Summary(progress.c, spent_cost=0.0 if self.price is not None else None)
         # Wide enough that a slow record at the head does not idle the other slots,
         # narrow enough that finished records never pile up in memory.
         window: asyncio.Queue[Slot | None] = asyncio.Queue(
@@ -124,15 +150,7 @@ class Pipeline:
                     break
                 if self._fatal is not None:
                     break
-                abstract, warnings = self._prompt_abstract(paper)
-                key = cache_key(
-                    self.config.model,
-                    self.endpoint,
-                    self.prompt.version,
-                    self._schema_version,
-                    paper.title,
-                    abstract,
-                )
+                abstract, warnings, key = self.prepare(paper)
                 hit = self.cache.get_reply(key) if self.cache is not None else None
                 # What the text says is computed once, for the prompt and the grounding.
                 facts = analyze(paper.title, paper.abstract)
@@ -144,11 +162,47 @@ class Pipeline:
                 elif self.config.cache_only:
                     message = "not in the response cache (--cache-only sends no request)"
                     slot = Outcome(error=self._error_record(paper, "not_cached", message, 0))
+                elif self.answers is not None and (failed := self.answers.failure(key)):
+                    slot = Outcome(error=self._error_record(paper, *failed))
+                elif self.budget is not None and self.budget.exhausted:
+                    slot = self._not_sent(paper)
                 else:
                     slot = asyncio.create_task(self._request(paper, facts, abstract, warnings, key))
                 await window.put(slot)
         finally:
             await window.put(None)
+
+    def prepare(self, paper: Paper) -> tuple[str, list[str], str]:
+        """The abstract as the prompt shows it, the record's warnings so far, its cache key."""
+        abstract, warnings = self._prompt_abstract(paper)
+        key = cache_key(
+            self.config.model,
+            self.endpoint,
+            self.prompt.version,
+            self._schema_version,
+            paper.title,
+            abstract,
+        )
+        return abstract, warnings, key
+
+    def messages(self, paper: Paper, facts: PaperFacts, abstract: str) -> list[dict[str, str]]:
+        """The chat messages of the record's request (live or in a batch file)."""
+        # A number past the prompt's cut is not shown, so it cannot be cited.
+        shown = [n for n in facts.numbers if n.field == "title" or n.end <= len(abstract)]
+        return self.prompt.messages(paper.title, abstract, shown)
+
+    def cost(self, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float | None:
+        if self.price is None:
+            return None
+        return self.price.cost(input_tokens, output_tokens, batch=batch)
+
+    def _not_sent(self, paper: Paper) -> Outcome:
+        limit = self.config.scale.max_cost
+        message = (
+            f"not sent: the run reached --max-cost {limit:g}; run the same command again "
+            "(with a higher --max-cost) to go on"
+        )
+        return Outcome(error=self._error_record(paper, "max_cost", message, 0), not_sent=True)
 
     def _account(
         self, outcome: Outcome, summary: Summary, out: JsonlWriter, errors: JsonlWriter
@@ -162,6 +216,9 @@ class Pipeline:
         else:
             summary.spent_input_tokens += outcome.input_tokens
             summary.spent_output_tokens += outcome.output_tokens
+            if summary.spent_cost is not None:
+                summary.spent_cost += outcome.cost
+        summary.not_sent += outcome.not_sent
         if outcome.record is not None:
             out.write(outcome.record)
             summary.written += 1
@@ -186,19 +243,39 @@ class Pipeline:
         async with self._slots:
             if self._fatal is not None:
                 return Outcome()
-            # A number past the prompt's cut is not shown, so it cannot be cited.
-            shown = [n for n in facts.numbers if n.field == "title" or n.end <= len(abstract)]
+            messages = self.messages(paper, facts, abstract)
+            answer = self.answers.answer(key) if self.answers is not None else None
+            if answer is not None:
+                PREFILLED.set([answer])  # this task's first chat completion is the batch's
+            reserved = 0.0
+            if self.budget is not None:
+                reserved = self.budget.reserve(
+                    estimate_tokens(messages), self.config.model.max_tokens, batch=bool(answer)
+                )
+                if reserved < 0:
+                    return self._not_sent(paper)
             try:
-                reply = await self.call(self.prompt.messages(paper.title, abstract, shown))
+                reply = await self.call(messages)
             except FatalError as e:
                 self._fatal = self._fatal or e
                 return Outcome()
             except CallError as e:
+                cost = self.cost(*e.usage, batch=answer is not None) or 0.0
+                if self.budget is not None:
+                    self.budget.settle(reserved, cost)
                 return Outcome(
                     error=self._error_record(paper, e.type, e.message, e.attempts),
                     input_tokens=e.usage[0],
                     output_tokens=e.usage[1],
+                    cost=cost,
                 )
+            finally:
+                PREFILLED.set(None)
+            if answer is not None:
+                reply.batch = True
+            if self.budget is not None:
+                spent = self.cost(reply.input_tokens, reply.output_tokens, batch=reply.batch)
+                self.budget.settle(reserved, spent or 0.0)
         if self.cache is not None:
             self.cache.set_reply(key, reply)
         return self._finish_contained(paper, facts, reply, warnings, cached=False)
@@ -226,6 +303,7 @@ class Pipeline:
     def _finish(
         self, paper: Paper, facts: PaperFacts, reply: Reply, warnings: list[str], *, cached: bool
     ) -> Outcome:
+        cost = self.cost(reply.input_tokens, reply.output_tokens, batch=reply.batch)
         grounded = ground(
             self._reply_model.model_validate(reply.extraction),
             facts,
@@ -250,6 +328,7 @@ class Pipeline:
                 "attempts": reply.attempts,
                 "input_tokens": reply.input_tokens,
                 "output_tokens": reply.output_tokens,
+                "cost_usd": None if cost is None else round(cost, 8),
             },
             "warnings": warnings + list(grounded.warnings),
         }
@@ -258,6 +337,7 @@ class Pipeline:
             cached=cached,
             input_tokens=reply.input_tokens,
             output_tokens=reply.output_tokens,
+            cost=cost or 0.0,
         )
 
     @staticmethod

@@ -189,3 +189,32 @@ def dollars(value: float | None) -> str:
     if value < 1:
         return f"${value:.4f}"
     return f"${value:,.2f}"
+
+
+class Budget:
+    """`--max-cost`: a request is sent only if what was spent, what is reserved by requests
+    in flight, and this request's worst case (its estimated prompt, `max_tokens` of output)
+    stay within the limit. Once one does not fit, nothing more is sent: the run stops
+    cleanly, short of the limit by at most the reservations it could not make."""
+
+    def __init__(self, limit: float, price: Price):
+        self.limit = limit
+        self.price = price
+        self.spent = 0.0
+        self.reserved = 0.0
+        self.exhausted = False
+
+    def reserve(self, prompt_tokens: int, max_output_tokens: int, *, batch: bool = False) -> float:
+        """The amount reserved, or -1 (and `exhausted`) when it does not fit."""
+        if self.exhausted:
+            return -1.0
+        worst = self.price.cost(prompt_tokens, max_output_tokens, batch=batch)
+        if self.spent + self.reserved + worst > self.limit:
+            self.exhausted = True
+            return -1.0
+        self.reserved += worst
+        return worst
+
+    def settle(self, reserved: float, spent: float) -> None:
+        self.reserved = max(0.0, self.reserved - reserved)
+        self.spent += spent

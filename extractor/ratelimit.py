@@ -35,6 +35,8 @@ from typing import Any
 
 import httpx
 
+from extractor.call import PREFILLED
+
 BURST_SECONDS = 0.5  # the buckets hold this many seconds of the limit
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -307,16 +309,33 @@ def _usage(content: bytes) -> tuple[int, int] | None:
 
 
 class RateLimitedClient(httpx.AsyncClient):
-    """An httpx client whose chat-completion requests go through a `RateLimiter`."""
+    """An httpx client whose chat-completion requests go through a `RateLimiter` (when
+    given), and which serves a record's prefilled answer (`call.PREFILLED`, a Batch API
+    results line) as the answer to its next chat completion, without sending it.
 
-    def __init__(self, limiter: RateLimiter, **kwargs: Any):
+    `stub_models` answers `GET /models` itself: an offline results file is validated with
+    no server at all (its re-asks, if any, still need one)."""
+
+    def __init__(
+        self, limiter: RateLimiter | None = None, *, stub_models: bool = False, **kwargs: Any
+    ):
         super().__init__(**kwargs)
         self.limiter = limiter
+        self.stub_models = stub_models
 
     async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
         if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
+            if self.stub_models and request.url.path.endswith("/models"):
+                return httpx.Response(200, json={"object": "list", "data": []}, request=request)
             return await super().send(request, **kwargs)
+        prefilled = PREFILLED.get()
+        if prefilled:
+            content = prefilled.pop()
+            headers = {"content-type": "application/json"}
+            return httpx.Response(200, content=content, headers=headers, request=request)
         limiter = self.limiter
+        if limiter is None:
+            return await super().send(request, **kwargs)
         ticket = await limiter.acquire(len(request.content))
         try:
             response = await super().send(request, **kwargs)

@@ -54,6 +54,12 @@ class Meta(BaseModel):
     )
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
+    cost_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="US dollars the answer cost when it was obtained (its tokens at the "
+        "model's price, the Batch API's discount included); null when the price is unknown.",
+    )
 
 
 class Record(BaseModel):
