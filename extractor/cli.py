@@ -23,6 +23,10 @@ from extractor.commands.table import table_command
 def cli() -> None:
     """Extract models, modalities, tasks, benchmarks, results and code links from
     paper abstracts into grounded, validated JSONL."""
+    from extractor.logs import configure, verbose_from_env
+
+    # The libraries' loggers are silent unless asked for (EXTRACTOR_VERBOSE, or a command's -v).
+    configure(verbose=verbose_from_env())
 
 
 for command in (
