@@ -10,6 +10,7 @@ import click
 
 from extractor import __version__
 from extractor.commands.cache import cache_group
+from extractor.commands.check import check_command
 from extractor.commands.eval import eval_command
 from extractor.commands.models import models_command
 from extractor.commands.report import report_command
@@ -30,7 +31,7 @@ def cli() -> None:
 
 
 for command in (
-    run_command, eval_command, table_command, report_command, schema_command,
+    run_command, check_command, eval_command, table_command, report_command, schema_command,
     models_command, cache_group,
 ):  # fmt: skip
     cli.add_command(command)

@@ -9,6 +9,9 @@ answer stays the server's answer to that paper.
 Record (needs the embedded server; see cassettes/README.md):
 
     python -m tests.cassette --model local:qwen2.5-coder-1.5b --n 3 cassettes/qwen-dev.json
+
+`--mode` records one mode (default json_schema); a mode the server cannot do is recorded too,
+up to the response that stopped the run (its one-line error is kept in `stopped_with`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import datetime as dt
 import json
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +88,18 @@ def replay(cassette: dict[str, Any]) -> Any:
     return side_effect
 
 
-async def _record(model: str, papers_path: Path, n: int, out: Path) -> dict[str, Any]:
+def mode_of(body: dict[str, Any]) -> str:
+    """The mode a recorded request was sent in, from its body."""
+    if body.get("tools"):
+        return "tools"
+    kind = (body.get("response_format") or {}).get("type")
+    return {"json_schema": "json_schema", "json_object": "json"}.get(kind, "none")
+
+
+async def _record(
+    model: str, papers_path: Path, n: int, out: Path, mode: str = "json_schema"
+) -> dict[str, Any]:
+    from extractor.call import FatalError
     from extractor.config import ModelConfig, RunConfig
     from extractor.core.schema import SCHEMA_VERSION
     from extractor.local import local_endpoint
@@ -96,8 +111,10 @@ async def _record(model: str, papers_path: Path, n: int, out: Path) -> dict[str,
     from extractor.write import JsonlWriter
 
     config = RunConfig(inputs=[str(papers_path)], limit=n, use_cache=False, concurrency=1)
-    config.model = ModelConfig(model=model, prompt_variant="compact")
+    config.model = ModelConfig(model=model, prompt_variant="compact", mode=mode)
     transport = RecordingTransport(httpx.AsyncHTTPTransport())
+    stopped: str | None = None
+    started = time.monotonic()
     with local_endpoint(model, parallel=1) as base_url:
         config.model.base_url = base_url
         async with httpx.AsyncClient(transport=transport) as client:
@@ -106,13 +123,20 @@ async def _record(model: str, papers_path: Path, n: int, out: Path) -> dict[str,
             sink = JsonlWriter(os.devnull)
             errors = JsonlWriter(str(out.with_suffix(".errors.jsonl")), lazy=True)
             papers = read_inputs([str(papers_path)], None, print)
-            await pipeline.run(papers, sink, errors, Progress(Counters(), total=n, enabled=False))
+            try:
+                await pipeline.run(
+                    papers, sink, errors, Progress(Counters(), total=n, enabled=False)
+                )
+            except FatalError as e:
+                stopped = str(e)
             sink.close()
             errors.close()
     import xllamacpp
 
     return {
         "recorded_with": {
+            "mode": mode,
+            "seconds": round(time.monotonic() - started, 1),
             "server": f"llama.cpp server embedded by xllamacpp {getattr(xllamacpp, '__version__', '?')}",
             "model": model,
             "prompt_version": load_prompt("compact").version,
@@ -120,6 +144,7 @@ async def _record(model: str, papers_path: Path, n: int, out: Path) -> dict[str,
             "machine": f"{platform.machine()}, {platform.system()}",
             "date": dt.date.today().isoformat(),
         },
+        "stopped_with": stopped,
         "interactions": transport.interactions,
     }
 
@@ -134,8 +159,9 @@ def main() -> None:
         "--papers", type=Path, default=Path(__file__).resolve().parents[2] / "shared/gold/dev.jsonl"
     )
     parser.add_argument("--n", type=int, default=3)
+    parser.add_argument("--mode", default="json_schema", choices=["json_schema", "tools", "json"])
     args = parser.parse_args()
-    cassette = asyncio.run(_record(args.model, args.papers, args.n, args.out))
+    cassette = asyncio.run(_record(args.model, args.papers, args.n, args.out, args.mode))
     args.out.write_text(json.dumps(cassette, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"recorded {len(cassette['interactions'])} exchanges -> {args.out}")
 
