@@ -60,4 +60,7 @@ def configure(*, verbose: bool = False, secret: str | None = None) -> None:
         logger.addHandler(handler)
         logger.propagate = False  # never up to the root logger or Python's last resort
         # Quiet: no record is even built (instructor formats its messages eagerly, though).
-        logger.setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+        # Verbose: instructor's validation detail, and the others' requests and warnings
+        # (openai's DEBUG would print every request body).
+        level = logging.DEBUG if name == "instructor" else logging.INFO
+        logger.setLevel(level if verbose else logging.CRITICAL + 1)

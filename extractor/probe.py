@@ -90,8 +90,10 @@ async def check_endpoint(
     prompt: Prompt,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    max_tokens: int = PROBE_MAX_TOKENS,
 ) -> CheckReport:
-    """Probe `config`'s endpoint; `config.mode` is the mode asked for (`auto`: any)."""
+    """Probe `config`'s endpoint; `config.mode` is the mode asked for (`auto`: any). An
+    answer cut off at `max_tokens` still shows that the server does what the mode asks."""
     recorder = _LastResponse(transport or httpx.AsyncHTTPTransport())
     base_url = config.base_url or "https://api.openai.com/v1"
     report = CheckReport(base_url=base_url, model=config.model)
@@ -105,7 +107,7 @@ async def check_endpoint(
         if not report.reachable or not report.key_ok:
             return report
         await _check_context(client, base_url, report)
-        probe = replace(config, max_reasks=0, max_retries=1, max_tokens=PROBE_MAX_TOKENS)
+        probe = replace(config, max_reasks=0, max_retries=1, max_tokens=max_tokens)
         wanted = FALLBACK_ORDER if config.mode == "auto" else (config.mode,)
         for mode in FALLBACK_ORDER:
             result = await _probe_mode(replace(probe, mode=mode), prompt, client)
@@ -177,7 +179,7 @@ async def _check_context(client: httpx.AsyncClient, base_url: str, report: Check
     except (httpx.HTTPError, ValueError, AttributeError):
         return
     if response.status_code == 200 and isinstance(settings.get("n_ctx"), int):
-        per = f", {slots} slots" if isinstance(slots, int) else ""
+        per = f", {slots} slot{'s' if slots != 1 else ''}" if isinstance(slots, int) else ""
         report.context = f"{settings['n_ctx']} tokens per request (llama.cpp /props{per})"
 
 

@@ -100,7 +100,10 @@ async def _record(
     model: str, papers_path: Path, n: int, out: Path, mode: str = "json_schema"
 ) -> dict[str, Any]:
     from extractor.call import FatalError
-    from extractor.config import ModelConfig, RunConfig
+    from extractor.config import LOCAL_TIMEOUT, ModelConfig, RunConfig
+    from extractor.logs import configure
+
+    configure()  # the libraries' loggers stay quiet, as under the CLI
     from extractor.core.schema import SCHEMA_VERSION
     from extractor.local import local_endpoint
     from extractor.openai_call import OpenAICall
@@ -111,7 +114,10 @@ async def _record(
     from extractor.write import JsonlWriter
 
     config = RunConfig(inputs=[str(papers_path)], limit=n, use_cache=False, concurrency=1)
-    config.model = ModelConfig(model=model, prompt_variant="compact", mode=mode)
+    # As `extractor run` sets it up for a local model: compact prompt, local timeout.
+    config.model = ModelConfig(
+        model=model, prompt_variant="compact", mode=mode, timeout=LOCAL_TIMEOUT
+    )
     transport = RecordingTransport(httpx.AsyncHTTPTransport())
     stopped: str | None = None
     started = time.monotonic()

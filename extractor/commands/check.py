@@ -37,6 +37,13 @@ EXIT_OK, EXIT_USAGE, EXIT_UNUSABLE = 0, 2, 1
 )
 @click.option("--timeout", type=click.FloatRange(1), help="Seconds per request.")
 @click.option(
+    "--max-tokens",
+    type=click.IntRange(16),
+    default=256,
+    show_default=True,
+    help="Output token limit of each probe (a cut-off answer still shows the mode works).",
+)
+@click.option(
     "-v",
     "--verbose",
     is_flag=True,
@@ -44,7 +51,12 @@ EXIT_OK, EXIT_USAGE, EXIT_UNUSABLE = 0, 2, 1
     help="Show the libraries' own log, key redacted.",
 )
 def check_command(
-    base_url: str | None, model: str | None, mode: str, timeout: float | None, verbose: bool
+    base_url: str | None,
+    model: str | None,
+    mode: str,
+    timeout: float | None,
+    max_tokens: int,
+    verbose: bool,
 ) -> None:
     """One tiny request per mode against the endpoint, and a table: reachable, key accepted,
     model served, each mode's result and latency, the context size, whether the shared
@@ -83,7 +95,8 @@ def check_command(
 
                 config.base_url = stack.enter_context(local_endpoint(model, parallel=1))
                 where = f" (embedded {model})"
-            report = asyncio.run(check_endpoint(config, load_prompt(config.prompt_variant)))
+            prompt = load_prompt(config.prompt_variant)
+            report = asyncio.run(check_endpoint(config, prompt, max_tokens=max_tokens))
     except LocalModelError as e:
         click.echo(f"extractor: {e}", err=True)
         sys.exit(EXIT_USAGE)
