@@ -385,11 +385,17 @@ class OpenAICall:
             if usage is not None:
                 account.input_tokens += usage.prompt_tokens or 0
                 account.output_tokens += usage.completion_tokens or 0
-            no_call = mode == "tools" and not _has_tool_call(response)
-            if no_call and _finish_reason(response) != "length":
+            if mode == "tools" and not _has_tool_call(response):
+                # A server that honours a forced tool choice answers with a tool call, even
+                # one cut short; plain text means it ignored `tools`.
+                cut = (
+                    " (cut off at max_tokens without one)"
+                    if _finish_reason(response) == "length"
+                    else ""
+                )
                 raise ModeUnsupported(
                     mode,
-                    "its answer had no tool call (the server ignores `tools`; llama.cpp "
+                    f"its answer had no tool call{cut}: the server ignores `tools` (llama.cpp "
                     "parses tool calls only with --jinja)",
                 )
             text = _answer_text(response)

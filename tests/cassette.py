@@ -97,7 +97,12 @@ def mode_of(body: dict[str, Any]) -> str:
 
 
 async def _record(
-    model: str, papers_path: Path, n: int, out: Path, mode: str = "json_schema"
+    model: str,
+    papers_path: Path,
+    n: int,
+    out: Path,
+    mode: str = "json_schema",
+    max_tokens: int = 2048,
 ) -> dict[str, Any]:
     from extractor.call import FatalError
     from extractor.config import LOCAL_TIMEOUT, ModelConfig, RunConfig
@@ -116,7 +121,11 @@ async def _record(
     config = RunConfig(inputs=[str(papers_path)], limit=n, use_cache=False, concurrency=1)
     # As `extractor run` sets it up for a local model: compact prompt, local timeout.
     config.model = ModelConfig(
-        model=model, prompt_variant="compact", mode=mode, timeout=LOCAL_TIMEOUT
+        model=model,
+        prompt_variant="compact",
+        mode=mode,
+        timeout=LOCAL_TIMEOUT,
+        max_tokens=max_tokens,
     )
     transport = RecordingTransport(httpx.AsyncHTTPTransport())
     stopped: str | None = None
@@ -142,6 +151,7 @@ async def _record(
     return {
         "recorded_with": {
             "mode": mode,
+            "max_tokens": max_tokens,
             "seconds": round(time.monotonic() - started, 1),
             "server": f"llama.cpp server embedded by xllamacpp {getattr(xllamacpp, '__version__', '?')}",
             "model": model,
@@ -166,8 +176,11 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=3)
     parser.add_argument("--mode", default="json_schema", choices=["json_schema", "tools", "json"])
+    parser.add_argument("--max-tokens", type=int, default=2048)
     args = parser.parse_args()
-    cassette = asyncio.run(_record(args.model, args.papers, args.n, args.out, args.mode))
+    cassette = asyncio.run(
+        _record(args.model, args.papers, args.n, args.out, args.mode, args.max_tokens)
+    )
     args.out.write_text(json.dumps(cassette, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"recorded {len(cassette['interactions'])} exchanges -> {args.out}")
 

@@ -24,7 +24,7 @@ from tests.test_run import EMPTY, answer, invoke, papers, read_jsonl, write_json
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
 JSON_SCHEMA = CASSETTES / "qwen2.5-coder-1.5b-dev.json"
-TOOLS = CASSETTES / "qwen2.5-coder-1.5b-tools.json"
+TOOLS = CASSETTES / "smollm2-135m-tools.json"
 JSON = CASSETTES / "qwen2.5-coder-1.5b-json.json"
 
 # vLLM (xgrammar refusing a schema feature), old and new error envelopes.
