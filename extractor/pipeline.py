@@ -250,6 +250,7 @@ class Pipeline:
                 "attempts": reply.attempts,
                 "input_tokens": reply.input_tokens,
                 "output_tokens": reply.output_tokens,
+                "mode": reply.mode,
             },
             "warnings": warnings + list(grounded.warnings),
         }
