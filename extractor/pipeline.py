@@ -328,6 +328,7 @@ class Pipeline:
                 "attempts": reply.attempts,
                 "input_tokens": reply.input_tokens,
                 "output_tokens": reply.output_tokens,
+                "mode": reply.mode,
                 "cost_usd": None if cost is None else round(cost, 8),
             },
             "warnings": warnings + list(grounded.warnings),

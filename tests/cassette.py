@@ -9,6 +9,9 @@ fails loudly (`StaleCassette`) instead of replaying an answer the server never g
 Record (needs the embedded server; see cassettes/README.md):
 
     python -m tests.cassette --model local:qwen2.5-coder-1.5b --n 3 cassettes/qwen-dev.json
+
+`--mode` records one mode (default json_schema); a mode the server cannot do is recorded too,
+up to the response that stopped the run (its one-line error is kept in `stopped_with`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import datetime as dt
 import json
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +77,12 @@ class StaleCassette(AssertionError):
     answer the server never gave to this request."""
 
 
-def request_key(body: dict[str, Any]) -> str:
+def request_key(body: dict[str, Any], ignore: frozenset[str] = frozenset()) -> str:
     """What a live request must share with a recorded one: the whole body but the model's
-    name (a replay runs under another name, so the run does not start a local server)."""
-    return json.dumps({k: v for k, v in body.items() if k != "model"}, sort_keys=True)
+    name (a replay runs under another name, so the run does not start a local server) and
+    whatever a test explicitly `ignore`s."""
+    skip = {"model", *ignore}
+    return json.dumps({k: v for k, v in body.items() if k not in skip}, sort_keys=True)
 
 
 def _what_differs(body: dict[str, Any], recorded: dict[str, Any]) -> str:
@@ -89,18 +95,25 @@ def _what_differs(body: dict[str, Any], recorded: dict[str, Any]) -> str:
     return ", ".join(changed) or "nothing (already replayed)"
 
 
-def replay(cassette: dict[str, Any]) -> Any:
+class Replay:
     """A respx side effect answering each chat request with the recorded answer to the very
-    same request, once: a request that was never recorded (or is asked more often than it was)
-    raises `StaleCassette` naming what differs from the recording of the same paper."""
-    pending = [
-        (request_key(e["request"]["body"]), e["request"]["body"], e["response"])
-        for e in cassette["interactions"]
-    ]
+    same request, once. A request that was never recorded (or is asked more often than it
+    was) raises `StaleCassette` naming what differs from the recording of the same paper, and
+    is kept in `stale`: the client may take the raise for a dropped connection, so a test
+    asserts `stale == []` to fail loudly."""
 
-    def side_effect(request: httpx.Request) -> httpx.Response:
+    def __init__(self, cassette: dict[str, Any], ignore: frozenset[str] = frozenset()):
+        self.ignore = ignore
+        self.stale: list[str] = []
+        self.pending = [
+            (request_key(e["request"]["body"], ignore), e["request"]["body"], e["response"])
+            for e in cassette["interactions"]
+        ]
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        pending = self.pending
         body = json.loads(request.content)
-        key = request_key(body)
+        key = request_key(body, self.ignore)
         for i, (recorded_key, _, response) in enumerate(pending):
             if recorded_key == key:
                 del pending[i]
@@ -110,13 +123,35 @@ def replay(cassette: dict[str, Any]) -> Any:
             why = f"differs from its recording in {_what_differs(body, same_paper[0])}"
         else:
             why = "is for a paper with no recording left"
-        raise StaleCassette(f"stale cassette: the request {why}; re-record it")
+        self.stale.append(f"stale cassette: the request {why}; re-record it")
+        raise StaleCassette(self.stale[-1])
 
-    return side_effect
+
+def replay(cassette: dict[str, Any], ignore: frozenset[str] = frozenset()) -> Replay:
+    return Replay(cassette, ignore)
 
 
-async def _record(model: str, papers_path: Path, n: int, out: Path) -> dict[str, Any]:
-    from extractor.config import ModelConfig, RunConfig
+def mode_of(body: dict[str, Any]) -> str:
+    """The mode a recorded request was sent in, from its body."""
+    if body.get("tools"):
+        return "tools"
+    kind = (body.get("response_format") or {}).get("type")
+    return {"json_schema": "json_schema", "json_object": "json"}.get(kind, "none")
+
+
+async def _record(
+    model: str,
+    papers_path: Path,
+    n: int,
+    out: Path,
+    mode: str = "json_schema",
+    max_tokens: int = 2048,
+) -> dict[str, Any]:
+    from extractor.call import FatalError
+    from extractor.config import LOCAL_TIMEOUT, ModelConfig, RunConfig
+    from extractor.logs import configure
+
+    configure()  # the libraries' loggers stay quiet, as under the CLI
     from extractor.core.schema import SCHEMA_VERSION
     from extractor.local import local_endpoint
     from extractor.openai_call import OpenAICall
@@ -127,8 +162,17 @@ async def _record(model: str, papers_path: Path, n: int, out: Path) -> dict[str,
     from extractor.write import JsonlWriter
 
     config = RunConfig(inputs=[str(papers_path)], limit=n, use_cache=False, concurrency=1)
-    config.model = ModelConfig(model=model, prompt_variant="compact")
+    # As `extractor run` sets it up for a local model: compact prompt, local timeout.
+    config.model = ModelConfig(
+        model=model,
+        prompt_variant="compact",
+        mode=mode,
+        timeout=LOCAL_TIMEOUT,
+        max_tokens=max_tokens,
+    )
     transport = RecordingTransport(httpx.AsyncHTTPTransport())
+    stopped: str | None = None
+    started = time.monotonic()
     with local_endpoint(model, parallel=1) as base_url:
         config.model.base_url = base_url
         async with httpx.AsyncClient(transport=transport) as client:
@@ -137,13 +181,21 @@ async def _record(model: str, papers_path: Path, n: int, out: Path) -> dict[str,
             sink = JsonlWriter(os.devnull)
             errors = JsonlWriter(str(out.with_suffix(".errors.jsonl")), lazy=True)
             papers = read_inputs([str(papers_path)], None, print)
-            await pipeline.run(papers, sink, errors, Progress(Counters(), total=n, enabled=False))
+            try:
+                await pipeline.run(
+                    papers, sink, errors, Progress(Counters(), total=n, enabled=False)
+                )
+            except FatalError as e:
+                stopped = str(e)
             sink.close()
             errors.close()
     import xllamacpp
 
     return {
         "recorded_with": {
+            "mode": mode,
+            "max_tokens": max_tokens,
+            "seconds": round(time.monotonic() - started, 1),
             "server": f"llama.cpp server embedded by xllamacpp {getattr(xllamacpp, '__version__', '?')}",
             "model": model,
             "prompt_version": load_prompt("compact").version,
@@ -151,6 +203,7 @@ async def _record(model: str, papers_path: Path, n: int, out: Path) -> dict[str,
             "machine": f"{platform.machine()}, {platform.system()}",
             "date": dt.date.today().isoformat(),
         },
+        "stopped_with": stopped,
         "interactions": transport.interactions,
     }
 
@@ -165,8 +218,12 @@ def main() -> None:
         "--papers", type=Path, default=Path(__file__).resolve().parents[2] / "shared/gold/dev.jsonl"
     )
     parser.add_argument("--n", type=int, default=3)
+    parser.add_argument("--mode", default="json_schema", choices=["json_schema", "tools", "json"])
+    parser.add_argument("--max-tokens", type=int, default=2048)
     args = parser.parse_args()
-    cassette = asyncio.run(_record(args.model, args.papers, args.n, args.out))
+    cassette = asyncio.run(
+        _record(args.model, args.papers, args.n, args.out, args.mode, args.max_tokens)
+    )
     args.out.write_text(json.dumps(cassette, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"recorded {len(cassette['interactions'])} exchanges -> {args.out}")
 

@@ -27,6 +27,7 @@ from extractor.config import (
 )
 from extractor.core.labels import LabelPolicy
 from extractor.core.schema import RESULT_MODES
+from extractor.logs import configure as configure_logging
 from extractor.progress import Progress
 from extractor.prompt import VARIANTS
 
@@ -93,7 +94,8 @@ def _err(message: str) -> None:
     default=ModelConfig.mode,
     show_default=True,
     envvar="EXTRACTOR_MODE",
-    help="How the schema is imposed on the model.",
+    help="How the schema is imposed on the model; auto: the first of json_schema, tools, json "
+    "that the endpoint supports.",
 )
 @click.option(
     "--prompt",
@@ -149,13 +151,20 @@ def _err(message: str) -> None:
     "--keep-ungrounded", is_flag=True, help="Keep items not found in the text, flagged in warnings."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    envvar="EXTRACTOR_VERBOSE",
+    help="Show the libraries' own log (instructor, openai, httpx), key redacted.",
+)
 def run_command(
     inputs: tuple[str, ...], output: str | None, errors: str | None, model: str | None,
     base_url: str | None, concurrency: int, cache_dir: Path | None, no_cache: bool,
     limit: int | None, input_format: str | None, mode: str, prompt_variant: str | None,
     results_mode: str | None, labels: str,
     temperature: float, max_tokens: int, timeout: float | None, retries: int, reasks: int,
-    keep_ungrounded: bool, quiet: bool, cache_only: bool,
+    keep_ungrounded: bool, quiet: bool, cache_only: bool, verbose: bool,
 ) -> None:  # fmt: skip
     """Extract from INPUT files (papers pages, JSONL or CSV; - for stdin).
 
@@ -172,6 +181,7 @@ def run_command(
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--labels") from None
     api_key = os.environ.get("OPENAI_API_KEY") or None
+    configure_logging(verbose=verbose, secret=api_key)
     if model is None and api_key is None and base_url is None:
         model = DEFAULT_LOCAL_MODEL
         if not quiet:
@@ -216,6 +226,7 @@ def _make_call(config: RunConfig, stack: contextlib.ExitStack) -> Callable[[], M
     """The real call, built on first use: a run answered from the cache imports no SDK and
     starts no local server. `config` is not changed: the local server's address goes into a
     copy of the model settings, for the call alone."""
+    notice = None if config.quiet else (lambda m: _err(f"warning: {m}"))
 
     def factory() -> ModelCall:
         if config.model.model.startswith("local:"):
@@ -231,10 +242,11 @@ def _make_call(config: RunConfig, stack: contextlib.ExitStack) -> Callable[[], M
             from extractor.openai_call import OpenAICall
 
             # HTTP(S)_PROXY must not capture the loopback server: its traffic stays on the machine.
-            return OpenAICall(model, http_client=httpx.AsyncClient(trust_env=False))
+            client = httpx.AsyncClient(trust_env=False)
+            return OpenAICall(model, http_client=client, notice=notice)
         from extractor.openai_call import OpenAICall
 
-        return OpenAICall(config.model)
+        return OpenAICall(config.model, notice=notice)
 
     return factory
 
