@@ -334,7 +334,7 @@ async def write_requests(
     pipeline: Pipeline,
     papers: Iterable[Paper],
     bodies: RequestBodies,
-    sink: Callable[[bytes], None],
+    sink: Callable[[bytes], Any],
     held: Callable[[str], bool] = lambda _k: False,
 ) -> Pending:
     """Write a request line for each record neither cached nor `held`, in input order."""

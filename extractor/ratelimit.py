@@ -9,8 +9,9 @@ per-minute limit / 60 each second) and an adaptive cap on requests in flight:
   has said what the limits are, one request at a time is in flight (a big run would
   otherwise open with a burst of 429s);
 - `x-ratelimit-remaining-*` lowers the buckets to what the server says is left (less what
-  was sent after the request that carried the header); `Retry-After`/`x-ratelimit-reset-*`
-  on a 429 hold every request, not just the one that got it;
+  was sent after the request that carried the header); a 429 empties them, so the requests
+  after it wait for the refill (the one that got it waits its `Retry-After` in the transport
+  retries, `openai_call`);
 - a request's token cost is estimated before it is sent (its body's bytes times the
   tokens-per-byte of past answers, plus their mean output) and settled with the `usage` of
   its answer, so the tokens bucket follows what the server counts;
@@ -70,22 +71,6 @@ def _number(headers: Mapping[str, str], name: str) -> float | None:
     return number if math.isfinite(number) and number >= 0 else None
 
 
-def retry_hint(headers: Mapping[str, str]) -> float | None:
-    """How long a 429 says to wait: `retry-after-ms`, `retry-after` (seconds), or the later
-    of the reset durations."""
-    ms = _number(headers, "retry-after-ms")
-    if ms is not None:
-        return ms / 1000
-    seconds = _number(headers, "retry-after")
-    if seconds is not None:
-        return seconds
-    resets = [
-        parse_duration(headers.get(f"x-ratelimit-reset-{kind}")) for kind in ("requests", "tokens")
-    ]
-    known = [r for r in resets if r is not None]
-    return max(known) if known else None
-
-
 @dataclass
 class Ticket:
     estimate: float  # tokens reserved
@@ -133,7 +118,6 @@ class RateLimiter:
         self._tokens = self._capacity_tokens(0.0)
         self._requests_total = 0.0
         self._tokens_total = 0.0
-        self._hold_until = 0.0
         self._last_cut = -math.inf
         self._successes = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -162,7 +146,7 @@ class RateLimiter:
             self._tokens = min(self._capacity_tokens(0.0), self._tokens + elapsed * self.tpm / 60)
 
     def _wait(self, now: float, estimate: float) -> float:
-        wait = self._hold_until - now
+        wait = 0.0
         if self.rpm is not None and self._requests < 1:
             wait = max(wait, (1 - self._requests) * 60 / self.rpm)
         if self.tpm is not None:
@@ -257,7 +241,7 @@ class RateLimiter:
             self.output_mean = 0.8 * self.output_mean + 0.2 * completion
         if status == 429:
             self.stats.throttled += 1
-            self._throttled(ticket, now, retry_hint(headers or {}))
+            self._throttled(ticket, now)
         elif status is not None:
             if self._probing:
                 self._probing = False
@@ -268,7 +252,7 @@ class RateLimiter:
                     self.cap += 1
         self._wake()
 
-    def _throttled(self, ticket: Ticket, now: float, hint: float | None) -> None:
+    def _throttled(self, ticket: Ticket, now: float) -> None:
         if ticket.sent_at >= self._last_cut:  # one cut per round trip, not one per 429
             self.cap = max(1, self.cap // 2)
             self.stats.lowest_cap = min(self.stats.lowest_cap, self.cap)
@@ -277,8 +261,6 @@ class RateLimiter:
         self._refill(now)
         self._requests = min(self._requests, 0.0)
         self._tokens = min(self._tokens, 0.0)
-        if hint is not None:
-            self._hold_until = max(self._hold_until, now + min(hint, 120.0))
 
     def _learn(self, ticket: Ticket, headers: Mapping[str, str]) -> None:
         limit = _number(headers, "x-ratelimit-limit-requests")

@@ -18,7 +18,7 @@ import respx
 from bench.fake_openai import Limits
 from extractor.config import ModelConfig
 from extractor.openai_call import OpenAICall
-from extractor.ratelimit import RateLimitedClient, RateLimiter, parse_duration, retry_hint
+from extractor.ratelimit import RateLimitedClient, RateLimiter, parse_duration
 from tests.conftest import BASE_URL, completion, models_list, sent_paper
 from tests.test_run import EMPTY
 
@@ -45,13 +45,6 @@ def test_parse_duration_reads_openai_reset_formats() -> None:
     assert parse_duration("2.5") == 2.5
     assert parse_duration("soon") is None
     assert parse_duration(None) is None
-
-
-def test_retry_hint_prefers_retry_after_then_the_resets() -> None:
-    assert retry_hint({"retry-after-ms": "1500"}) == 1.5
-    assert retry_hint({"retry-after": "3"}) == 3.0
-    assert retry_hint({"x-ratelimit-reset-requests": "2s", "x-ratelimit-reset-tokens": "5s"}) == 5
-    assert retry_hint({}) is None
 
 
 async def test_requests_never_exceed_the_rate_in_any_window() -> None:
@@ -109,15 +102,15 @@ async def test_a_user_limit_below_the_servers_wins() -> None:
 
 async def test_429s_halve_concurrency_once_per_round_trip_and_successes_restore_it() -> None:
     clock = VirtualClock()
-    limiter = RateLimiter(concurrency=32, learn=False, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(rpm=600, concurrency=32, learn=False, clock=clock, sleep=clock.sleep)
     tickets = [await limiter.acquire(10) for _ in range(8)]
     clock.now += 0.1
     for t in tickets[:4]:  # a burst of 429s from one moment is one signal
         limiter.release(t, status=429, headers={"retry-after-ms": "200"})
     assert limiter.cap == 16
     assert limiter.stats.throttled == 4
-    ticket = await limiter.acquire(10)  # sent after the cut: held by the 429's hint
-    assert clock.slept and clock.slept[-1] == pytest.approx(0.2)
+    ticket = await limiter.acquire(10)  # sent after the cut: the buckets were emptied
+    assert clock.slept and clock.slept[-1] == pytest.approx(0.1)
     limiter.release(ticket, status=429)
     assert limiter.cap == 8
     for t in tickets[4:]:

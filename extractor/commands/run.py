@@ -11,11 +11,12 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from extractor.call import ModelCall
+from extractor.commands.scale_options import scale_config, scale_options
 from extractor.config import (
     DEFAULT_LOCAL_MODEL,
     LOCAL_SLOTS,
@@ -33,6 +34,7 @@ from extractor.prompt import VARIANTS
 
 if TYPE_CHECKING:
     from extractor.pipeline import Summary
+    from extractor.ratelimit import RateLimiter
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 2, 3, 130
 
@@ -158,13 +160,14 @@ def _err(message: str) -> None:
     envvar="EXTRACTOR_VERBOSE",
     help="Show the libraries' own log (instructor, openai, httpx), key redacted.",
 )
+@scale_options
 def run_command(
     inputs: tuple[str, ...], output: str | None, errors: str | None, model: str | None,
     base_url: str | None, concurrency: int, cache_dir: Path | None, no_cache: bool,
     limit: int | None, input_format: str | None, mode: str, prompt_variant: str | None,
     results_mode: str | None, labels: str,
     temperature: float, max_tokens: int, timeout: float | None, retries: int, reasks: int,
-    keep_ungrounded: bool, quiet: bool, cache_only: bool, verbose: bool,
+    keep_ungrounded: bool, quiet: bool, cache_only: bool, verbose: bool, **scale: Any,
 ) -> None:  # fmt: skip
     """Extract from INPUT files (papers pages, JSONL or CSV; - for stdin).
 
@@ -192,7 +195,20 @@ def run_command(
         raise click.UsageError(
             f"model {model!r} needs OPENAI_API_KEY or --base-url (or use --model local:NAME)"
         )
+    scaling = scale_config(scale)
+    if scaling.batch or scaling.batch_results or scaling.batch_file:
+        if local:
+            raise click.UsageError("batch mode needs an OpenAI-compatible endpoint, not local:")
+        if "-" in inputs:
+            raise click.UsageError("batch mode reads its input twice: stdin (-) cannot be used")
+        if cache_only or no_cache:
+            raise click.UsageError(
+                "batch mode keeps its answers in the cache: drop --cache-only/--no-cache"
+            )
+    if scaling.batch and (output is None or output == "-"):
+        raise click.UsageError("--batch keeps its state beside the output: give -o OUT.jsonl")
     config = RunConfig(
+        scale=scaling,
         inputs=list(inputs),
         output=output,
         errors=errors,
@@ -222,10 +238,13 @@ def run_command(
     sys.exit(execute(config))
 
 
-def _make_call(config: RunConfig, stack: contextlib.ExitStack) -> Callable[[], ModelCall]:
+def _make_call(
+    config: RunConfig, stack: contextlib.ExitStack, limiter: RateLimiter | None = None
+) -> Callable[[], ModelCall]:
     """The real call, built on first use: a run answered from the cache imports no SDK and
     starts no local server. `config` is not changed: the local server's address goes into a
-    copy of the model settings, for the call alone."""
+    copy of the model settings, for the call alone. A remote endpoint's requests go through
+    the rate limiter, and its client serves answers a batch already obtained."""
     notice = None if config.quiet else (lambda m: _err(f"warning: {m}"))
 
     def factory() -> ModelCall:
@@ -244,9 +263,18 @@ def _make_call(config: RunConfig, stack: contextlib.ExitStack) -> Callable[[], M
             # HTTP(S)_PROXY must not capture the loopback server: its traffic stays on the machine.
             client = httpx.AsyncClient(trust_env=False)
             return OpenAICall(model, http_client=client, notice=notice)
-        from extractor.openai_call import OpenAICall
+        import openai
 
-        return OpenAICall(config.model, notice=notice)
+        from extractor.openai_call import OpenAICall
+        from extractor.ratelimit import RateLimitedClient
+
+        client = RateLimitedClient(
+            limiter,
+            stub_models=config.scale.batch_results is not None,  # offline results: no server
+            limits=openai.DEFAULT_CONNECTION_LIMITS,
+            follow_redirects=True,
+        )
+        return OpenAICall(config.model, http_client=client, notice=notice)
 
     return factory
 
@@ -289,6 +317,28 @@ def execute(config: RunConfig) -> int:
             _err(str(e))
             return EXIT_USAGE
 
+    from extractor.pricing import PriceError, resolve_price
+
+    scale = config.scale
+    try:
+        price = resolve_price(
+            config.model.model,
+            price_in=scale.price_in,
+            price_out=scale.price_out,
+            prices_file=scale.prices_file,
+        )
+    except PriceError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    if scale.max_cost is not None and price is None:
+        _err(
+            f"--max-cost needs a price for {config.model.model!r}: give --price-in and "
+            "--price-out, or --prices FILE"
+        )
+        return EXIT_USAGE
+    if scale.dry_run or scale.batch_file:
+        return _prepare_only(config, itertools.chain([first], papers), endpoint, price)
+
     counters = Counters()
     progress = Progress(counters, total=config.limit, enabled=not config.quiet)
     if progress.enabled and "-" not in config.inputs:
@@ -306,15 +356,25 @@ def execute(config: RunConfig) -> int:
     errors = JsonlWriter(config.errors_path, atomic=True)
     summary = None
     status = EXIT_OK
+    limiter = None
+    if not local:
+        from extractor.ratelimit import RateLimiter
+
+        limiter = RateLimiter(rpm=scale.rpm, tpm=scale.tpm, concurrency=config.concurrency)
+    from extractor.batch import BatchError
+
     try:
         with contextlib.ExitStack() as stack:
-            call = LazyCall(_make_call(config, stack))
+            call = LazyCall(_make_call(config, stack, limiter))
             prompt = load_prompt(config.model.prompt_variant, config.model.results)
-            pipeline = Pipeline(config, call, prompt, cache, endpoint=endpoint)
-            summary = asyncio.run(
-                pipeline.run(itertools.chain([first], papers), out, errors, progress)
-            )
-    except (FatalError, InputError, LocalModelError) as e:
+            pipeline = Pipeline(config, call, prompt, cache, endpoint=endpoint, price=price)
+            if scale.batch or scale.batch_results:
+                summary = asyncio.run(_batch_run(config, pipeline, out, errors, progress))
+            else:
+                summary = asyncio.run(
+                    pipeline.run(itertools.chain([first], papers), out, errors, progress)
+                )
+    except (FatalError, InputError, LocalModelError, BatchError) as e:
         progress.finish()
         out.discard()
         errors.discard()
@@ -341,8 +401,107 @@ def execute(config: RunConfig) -> int:
         errors.discard()
         remove_stale(config.errors_path)
     if not config.quiet:
-        _err(_summary_line(summary, stats.duplicates, stats.skipped, config, errors.count))
+        line = _summary_line(summary, stats.duplicates, stats.skipped, config, errors.count)
+        _err(line + _scale_summary(summary, limiter))
+    if summary.not_sent:
+        _err(
+            f"stopped at --max-cost {scale.max_cost:g}: {summary.not_sent} records not sent "
+            "(in the errors file); run the same command again, with a higher --max-cost, to go on"
+        )
     return EXIT_PARTIAL if summary.failed else EXIT_OK
+
+
+def _scale_summary(summary: Summary, limiter: RateLimiter | None) -> str:
+    from extractor.pricing import dollars
+
+    parts = []
+    if summary.spent_cost is not None:
+        parts.append(f"cost {dollars(summary.spent_cost)}")
+    if limiter is not None and limiter.stats.throttled:
+        parts.append(f"{limiter.stats.throttled} requests answered 429")
+    return "".join(f"; {p}" for p in parts)
+
+
+def _prepare_only(config: RunConfig, papers: Any, endpoint: str | None, price: Any) -> int:
+    """--dry-run and --batch-file: read, key and price every record; send nothing."""
+    from extractor.batch import BatchError, RequestBodies, dry_run, write_requests
+    from extractor.cache import ResponseCache
+    from extractor.call import LazyCall
+    from extractor.pipeline import Pipeline
+    from extractor.prompt import load_prompt
+
+    cache = ResponseCache(config.cache_dir) if config.use_cache else None
+    try:
+        prompt = load_prompt(config.model.prompt_variant, config.model.results)
+        call = LazyCall(lambda: None)  # type: ignore[arg-type,return-value]  # never called
+        pipeline = Pipeline(config, call, prompt, cache, endpoint=endpoint, price=price)
+        if config.scale.dry_run:
+            _err(dry_run(pipeline, papers, price, batch=config.scale.batch))
+            return EXIT_OK
+        path = str(config.scale.batch_file)
+        tmp = f"{path}.partial"
+        with open(tmp, "wb") as fh:
+            bodies = RequestBodies(config.model)
+            pending = asyncio.run(write_requests(pipeline, papers, bodies, fh.write))
+        os.replace(tmp, path)
+        _err(
+            f"{pending.new} request lines written to {path} ({pending.cached} cached, "
+            f"~{pending.prompt_tokens:,} prompt tokens); run them (OpenAI Batch API, "
+            "vllm run-batch), then `extractor run ... --batch-results RESULTS.jsonl`"
+        )
+        return EXIT_OK
+    except BatchError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+async def _batch_run(config: RunConfig, pipeline: Any, out: Any, errors: Any, progress: Any) -> Any:
+    """Batch mode: obtain the answers (Batch API or a results file), then the ordinary run
+    over the input again, which validates, grounds and writes them in input order."""
+    from extractor.batch import (
+        AnswerStore,
+        BatchRunner,
+        State,
+        load_results_file,
+        settings_of,
+        state_dir,
+    )
+    from extractor.read import ReadStats, read_inputs
+
+    scale = config.scale
+    notify = (lambda _m: None) if config.quiet else _err
+    live = scale.batch_fallback == "live"
+    if scale.batch_results:
+        import tempfile
+
+        directory = Path(tempfile.mkdtemp(prefix="extractor-results-"))
+        strict = None if live else f"no answer in {scale.batch_results}"
+        store = AnswerStore(directory / "answers.sqlite", strict=strict)
+        answered, failed = load_results_file(scale.batch_results, store, live_fallback=live)
+        notify(f"batch: {answered} answers and {failed} failed lines in {scale.batch_results}")
+    else:
+        import openai
+
+        directory = state_dir(str(config.output))
+        state = State.open(directory, settings_of(pipeline))
+        strict = None if live else "no answer from the Batch API"
+        store = AnswerStore(directory / "answers.sqlite", strict=strict)
+        client = openai.AsyncOpenAI(
+            api_key=config.model.api_key or "sk-no-key-required",
+            base_url=config.model.base_url,
+            max_retries=2,
+        )
+        papers = read_inputs(config.inputs, config.input_format, lambda _m: None, ReadStats())
+        await BatchRunner(config, client, state, store, notify).run(pipeline, papers)
+    pipeline.answers = store
+    try:
+        papers = read_inputs(config.inputs, config.input_format, lambda _m: None, ReadStats())
+        return await pipeline.run(papers, out, errors, progress)
+    finally:
+        store.close()
 
 
 def _count_in_background(config: RunConfig, progress: Progress) -> None:
