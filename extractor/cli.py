@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from extractor import __version__
+from extractor.commands.batch import batch_group
 from extractor.commands.cache import cache_group
 from extractor.commands.check import check_command
 from extractor.commands.eval import eval_command
@@ -32,7 +33,7 @@ def cli() -> None:
 
 for command in (
     run_command, check_command, eval_command, table_command, report_command, schema_command,
-    models_command, cache_group,
+    models_command, cache_group, batch_group,
 ):  # fmt: skip
     cli.add_command(command)
 
