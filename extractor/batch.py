@@ -237,8 +237,9 @@ def read_results(lines: Iterable[bytes]) -> Iterator[tuple[str, bytes | None, st
 # -- request bodies ---------------------------------------------------------------------
 
 
-class _Captured(Exception):
-    pass
+class _Captured(BaseException):
+    """Stops the live client right where it would send. A BaseException, so that neither
+    the SDK nor the transport retries take it for a connection error and retry it."""
 
 
 class _CaptureClient(httpx.AsyncClient):
@@ -278,7 +279,7 @@ class RequestBodies:
 
     async def capture(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         self._client.captured = None
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(_Captured, Exception):
             await self._call(messages)
         if self._client.captured is None:
             raise BatchError("could not build a request body for the Batch API")
