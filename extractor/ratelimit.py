@@ -124,6 +124,7 @@ class RateLimiter:
         self._lock: asyncio.Lock | None = None
         self.tokens_per_byte = 0.25  # a JSON body's bytes / 4 until answers say better
         self.output_mean = 256.0
+        self._learned = False  # no answer's usage seen yet
 
     # -- the buckets -------------------------------------------------------------------
 
@@ -234,11 +235,13 @@ class RateLimiter:
             used = prompt + completion
             self._tokens -= used - ticket.estimate
             self._tokens_total += used - ticket.estimate
+            # The first answer replaces the guesses; later ones move a running mean.
+            weight = 0.2 if self._learned else 1.0
+            self._learned = True
             if ticket.body_bytes:
-                self.tokens_per_byte = 0.8 * self.tokens_per_byte + 0.2 * (
-                    prompt / ticket.body_bytes
-                )
-            self.output_mean = 0.8 * self.output_mean + 0.2 * completion
+                per_byte = prompt / ticket.body_bytes
+                self.tokens_per_byte += weight * (per_byte - self.tokens_per_byte)
+            self.output_mean += weight * (completion - self.output_mean)
         if status == 429:
             self.stats.throttled += 1
             self._throttled(ticket, now)
