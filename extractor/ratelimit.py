@@ -229,7 +229,7 @@ class RateLimiter:
         self._leave()
         now = self._clock()
         if headers is not None and self.learn:
-            self._learn(ticket, headers)
+            self._learn(ticket, headers, now)
         if usage is not None:
             prompt, completion = usage
             used = prompt + completion
@@ -265,22 +265,25 @@ class RateLimiter:
         self._requests = min(self._requests, 0.0)
         self._tokens = min(self._tokens, 0.0)
 
-    def _learn(self, ticket: Ticket, headers: Mapping[str, str]) -> None:
+    def _learn(self, ticket: Ticket, headers: Mapping[str, str], now: float) -> None:
         limit = _number(headers, "x-ratelimit-limit-requests")
         if limit:
             self.rpm = limit if self.user_rpm is None else min(self.user_rpm, limit)
         limit = _number(headers, "x-ratelimit-limit-tokens")
         if limit:
             self.tpm = limit if self.user_tpm is None else min(self.user_tpm, limit)
-        # What the server had left, less what we sent after this request.
+        # What the server had left when the request arrived, plus what it has refilled
+        # since, less what we sent after it.
+        self._refill(now)
+        elapsed = max(0.0, now - ticket.sent_at)
         left = _number(headers, "x-ratelimit-remaining-requests")
         if left is not None and self.rpm is not None:
-            self._requests = min(
-                self._requests, left - (self._requests_total - ticket.requests_total)
-            )
+            sent_after = self._requests_total - ticket.requests_total
+            self._requests = min(self._requests, left + elapsed * self.rpm / 60 - sent_after)
         left = _number(headers, "x-ratelimit-remaining-tokens")
         if left is not None and self.tpm is not None:
-            self._tokens = min(self._tokens, left - (self._tokens_total - ticket.tokens_total))
+            sent_after = self._tokens_total - ticket.tokens_total
+            self._tokens = min(self._tokens, left + elapsed * self.tpm / 60 - sent_after)
 
 
 def _usage(content: bytes) -> tuple[int, int] | None:
@@ -332,3 +335,35 @@ class RateLimitedClient(httpx.AsyncClient):
             usage = _usage(response.content)
         limiter.release(ticket, status=response.status_code, headers=response.headers, usage=usage)
         return response
+
+
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """Connection pools of at most `per_pool` connections, taken in turn.
+
+    httpcore's pool looks over every connection and queued request each time a request
+    starts or ends, so its CPU per request grows with the requests in flight: at 256, half
+    of the client's work. Several small pools keep each look short; each keeps its
+    connections alive (as many as it may open), so none is opened twice."""
+
+    def __init__(self, concurrency: int, *, per_pool: int = 16, **kwargs: Any):
+        shards = max(1, math.ceil(concurrency / per_pool))
+        size = math.ceil(concurrency / shards) + 2  # a little slack for the preflight
+        # One TLS context for all (building one costs tens of milliseconds).
+        kwargs.setdefault("verify", httpx.create_ssl_context())
+        self._pools = [
+            httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                **kwargs,
+            )
+            for _ in range(shards)
+        ]
+        self._next = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        pool = self._pools[self._next]
+        self._next = (self._next + 1) % len(self._pools)
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()

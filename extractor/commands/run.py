@@ -266,12 +266,13 @@ def _make_call(
         import openai
 
         from extractor.openai_call import OpenAICall
-        from extractor.ratelimit import RateLimitedClient
+        from extractor.ratelimit import RateLimitedClient, ShardedTransport
 
         client = RateLimitedClient(
             limiter,
             stub_models=config.scale.batch_results is not None,  # offline results: no server
-            limits=openai.DEFAULT_CONNECTION_LIMITS,
+            transport=ShardedTransport(config.concurrency),
+            timeout=openai.DEFAULT_TIMEOUT,
             follow_redirects=True,
         )
         return OpenAICall(config.model, http_client=client, notice=notice)

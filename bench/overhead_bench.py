@@ -1,0 +1,71 @@
+"""Client CPU per request: `extractor run --no-cache` against `fake_openai.py` answering at once,
+with many requests in flight. The figure is the extractor process's own CPU time (user +
+system, from the kernel's accounting of the child) divided by the records, start-up
+excluded by subtracting a run of 1 record; the fake server's CPU is not in it.
+
+    python bench/overhead_bench.py                          # 2,000 records at concurrency 256
+    python bench/overhead_bench.py --profile prof.out       # and a cProfile of the run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from run_bench import fake_endpoint, make_input
+
+
+def cpu_of(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """CPU seconds (user + system) and wall seconds of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"extractor run failed ({proc.returncode}):\n{proc.stderr.decode()}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--profile", help="write a cProfile of the big run here")
+    opts = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    with tempfile.TemporaryDirectory() as tmp_name, fake_endpoint(0.0) as url:
+        tmp = Path(tmp_name)
+        env["EXTRACTOR_CACHE_DIR"] = str(tmp / "cache")
+        base = [sys.executable]
+        args = ["-m", "extractor", "run", "--base-url", url, "-m", "bench", "-q", "--no-cache"]
+        args += ["-c", str(opts.concurrency), "-o", str(tmp / "out.jsonl")]
+        one = make_input(tmp / "one.jsonl", 1)
+        many = make_input(tmp / "many.jsonl", opts.records)
+        startup, _ = cpu_of([*base, *args, str(one)], env)
+        cpu, wall = cpu_of([*base, *args, str(many)], env)
+        per = (cpu - startup) / (opts.records - 1)
+        print(
+            f"client overhead: {opts.records} records, concurrency {opts.concurrency}, "
+            f"zero-latency endpoint: {per * 1000:.2f} ms CPU a request "
+            f"(run {cpu:.2f}s CPU less {startup:.2f}s start-up), wall {wall:.1f}s, "
+            f"{opts.records / wall:.0f} records/s"
+        )
+        if opts.profile:
+            prof = ["-m", "cProfile", "-o", opts.profile]
+            cpu_of([*base, *prof, *args, str(many)], env)
+            import pstats
+
+            pstats.Stats(opts.profile).sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
