@@ -370,7 +370,9 @@ def execute(config: RunConfig) -> int:
             prompt = load_prompt(config.model.prompt_variant, config.model.results)
             pipeline = Pipeline(config, call, prompt, cache, endpoint=endpoint, price=price)
             if scale.batch or scale.batch_results:
-                summary = asyncio.run(_batch_run(config, pipeline, out, errors, progress))
+                summary = asyncio.run(
+                    _batch_run(config, pipeline, out, errors, progress, stats, warn)
+                )
             else:
                 summary = asyncio.run(
                     pipeline.run(itertools.chain([first], papers), out, errors, progress)
@@ -459,7 +461,15 @@ def _prepare_only(config: RunConfig, papers: Any, endpoint: str | None, price: A
             cache.close()
 
 
-async def _batch_run(config: RunConfig, pipeline: Any, out: Any, errors: Any, progress: Any) -> Any:
+async def _batch_run(
+    config: RunConfig,
+    pipeline: Any,
+    out: Any,
+    errors: Any,
+    progress: Any,
+    stats: Any,
+    warn: Callable[[str], None],
+) -> Any:
     """Batch mode: obtain the answers (Batch API or a results file), then the ordinary run
     over the input again, which validates, grounds and writes them in input order."""
     from extractor.batch import (
@@ -499,7 +509,9 @@ async def _batch_run(config: RunConfig, pipeline: Any, out: Any, errors: Any, pr
         await BatchRunner(config, client, state, store, notify).run(pipeline, papers)
     pipeline.answers = store
     try:
-        papers = read_inputs(config.inputs, config.input_format, lambda _m: None, ReadStats())
+        # The final pass counts and warns, as a live run's only pass does.
+        stats.__dict__.update(ReadStats().__dict__)
+        papers = read_inputs(config.inputs, config.input_format, warn, stats)
         return await pipeline.run(papers, out, errors, progress)
     finally:
         store.close()
