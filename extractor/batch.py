@@ -329,6 +329,7 @@ class Pending:
     held: int = 0  # already in a batch of the state, or answered
     new: int = 0  # written to request lines now
     prompt_tokens: int = 0  # estimated, of the new ones
+    over_budget: int = 0  # left out by --max-cost
 
 
 async def write_requests(
@@ -338,8 +339,12 @@ async def write_requests(
     sink: Callable[[bytes], Any],
     held: Callable[[str], bool] = lambda _k: False,
 ) -> Pending:
-    """Write a request line for each record neither cached nor `held`, in input order."""
+    """Write a request line for each record neither cached nor `held`, in input order; with
+    `--max-cost`, only as many as its budget covers at their worst case (the run's final
+    pass then reports the others as `max_cost`)."""
     pending = Pending()
+    budget = pipeline.budget
+    max_tokens = pipeline.config.model.max_tokens
     seen: set[str] = set()
     limit = pipeline.config.limit
     for n, paper in enumerate(papers):
@@ -355,9 +360,15 @@ async def write_requests(
             continue
         seen.add(key)
         messages = pipeline.messages(paper, analyze(paper.title, paper.abstract), abstract)
-        pending.prompt_tokens += estimate_tokens(messages)
+        tokens = estimate_tokens(messages)
+        if budget is not None and budget.reserve(tokens, max_tokens, batch=True) < 0:
+            pending.over_budget += 1
+            continue
+        pending.prompt_tokens += tokens
         sink(request_line(key, await bodies.body(messages)))
         pending.new += 1
+    if budget is not None:
+        budget.reserved = 0.0  # the answers are charged as the final pass validates them
     return pending
 
 
@@ -498,6 +509,8 @@ class BatchRunner:
             self.notify(f"batch: {pending.new} requests in {len(writer.files)} new batch files")
         if pending.held:
             self.notify(f"batch: {pending.held} records already in this run's batches")
+        if pending.over_budget:
+            self.notify(f"batch: {pending.over_budget} records left out by --max-cost")
         while True:
             for entry in self.state.entries:
                 if entry.id is None:

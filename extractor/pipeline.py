@@ -162,10 +162,14 @@ class Pipeline:
                 elif self.config.cache_only:
                     message = "not in the response cache (--cache-only sends no request)"
                     slot = Outcome(error=self._error_record(paper, "not_cached", message, 0))
+                elif (
+                    self.budget is not None
+                    and self.budget.exhausted
+                    and (self.answers is None or self.answers.answer(key) is None)
+                ):
+                    slot = self._not_sent(paper)
                 elif self.answers is not None and (failed := self.answers.failure(key)):
                     slot = Outcome(error=self._error_record(paper, *failed))
-                elif self.budget is not None and self.budget.exhausted:
-                    slot = self._not_sent(paper)
                 else:
                     slot = asyncio.create_task(self._request(paper, facts, abstract, warnings, key))
                 await window.put(slot)
@@ -248,7 +252,8 @@ class Pipeline:
             if answer is not None:
                 PREFILLED.set([answer])  # this task's first chat completion is the batch's
             reserved = 0.0
-            if self.budget is not None:
+            # A batch's answer was reserved for when its request line was written.
+            if self.budget is not None and answer is None:
                 reserved = self.budget.reserve(
                     estimate_tokens(messages), self.config.model.max_tokens, batch=bool(answer)
                 )

@@ -436,3 +436,25 @@ def test_batch_status_and_cancel(api: Any, tmp_path: Path) -> None:
     done = CliRunner().invoke(cli, ["batch", "cancel", str(out), "--base-url", BASE_URL], env=env)
     assert done.exit_code == 0, done.output
     assert cancel.call_count == 1
+
+
+def test_max_cost_limits_what_goes_into_batches(api: Any, tmp_path: Path) -> None:
+    from extractor.core.facts import analyze
+    from extractor.pricing import estimate_tokens
+    from extractor.prompt import load_prompt
+
+    rows = papers(4)
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    prompt = load_prompt("full", "anchored")
+    facts = analyze(rows[0]["title"], rows[0]["abstract"])
+    tokens = estimate_tokens(prompt.messages(rows[0]["title"], rows[0]["abstract"], facts.numbers))
+    worst = (tokens + 64) * 1000 / 1e6 / 2  # at $1,000 per million tokens, batch at half
+    fake = FakeBatchAPI(api)
+    out = tmp_path / "out.jsonl"
+    result = run_batch(src, out, "--price-in", "1000", "--price-out", "1000", "--max-tokens",
+                       "64", "--max-cost", f"{2.5 * worst:.4f}")  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert [len(s) for s in fake.submitted] == [2]
+    assert len(read_jsonl(out)) == 2
+    errors = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert [e["error"]["type"] for e in errors] == ["max_cost", "max_cost"]

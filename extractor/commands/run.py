@@ -449,6 +449,7 @@ def _prepare_only(config: RunConfig, papers: Any, endpoint: str | None, price: A
         os.replace(tmp, path)
         _err(
             f"{pending.new} request lines written to {path} ({pending.cached} cached, "
+            f"{pending.over_budget} left out by --max-cost, "
             f"~{pending.prompt_tokens:,} prompt tokens); run them (OpenAI Batch API, "
             "vllm run-batch), then `extractor run ... --batch-results RESULTS.jsonl`"
         )
