@@ -20,6 +20,8 @@ from pathlib import Path
 
 from run_bench import fake_endpoint, make_input
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def cpu_of(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """CPU seconds (user + system) and wall seconds of one child process."""
@@ -33,6 +35,34 @@ def cpu_of(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
 
 
+async def _floor(url: str, n: int, concurrency: int, sharded: bool) -> float:
+    """CPU seconds a request of bare httpx costs: the same body posted, its JSON parsed."""
+    import asyncio
+    import json
+
+    import httpx
+
+    from extractor.prompt import load_prompt
+    from extractor.ratelimit import ShardedTransport
+
+    messages = load_prompt("full", "anchored").messages("Title: BenchNet", "We propose BenchNet.")
+    body = {"model": "bench", "messages": messages, "max_tokens": 2048}
+    transport = ShardedTransport(concurrency) if sharded else None
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, transport=transport, limits=limits) as client:
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with slots:
+                response = await client.post("/chat/completions", json=body)
+                json.loads(response.content)
+
+        await asyncio.gather(*(one() for _ in range(50)))  # connections opened
+        start = time.process_time()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return (time.process_time() - start) / n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -40,6 +70,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--profile", help="write a cProfile of the big run here")
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure bare httpx posting the same body"
+    )
     opts = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     with tempfile.TemporaryDirectory() as tmp_name, fake_endpoint(0.0) as url:
@@ -59,6 +92,13 @@ def main() -> None:
             f"(run {cpu:.2f}s CPU less {startup:.2f}s start-up), wall {wall:.1f}s, "
             f"{opts.records / wall:.0f} records/s"
         )
+        if opts.floor:
+            import asyncio
+
+            for sharded in (False, True):
+                per = asyncio.run(_floor(url, opts.records, opts.concurrency, sharded))
+                pools = "sharded pools" if sharded else "one pool"
+                print(f"floor: bare httpx ({pools}), {per * 1000:.2f} ms CPU a request")
         if opts.profile:
             prof = ["-m", "cProfile", "-o", opts.profile]
             cpu_of([*base, *prof, *args, str(many)], env)
