@@ -11,30 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Protocol, Union
 
-from extractor.cache import ResponseCache, cache_key, url_endpoint
-from extractor.call import CallError, FatalError, ModelCall, Reply
+from extractor.cache import ResponseCache
+from extractor.call import CallError, FatalError, ModelCall
 from extractor.config import RunConfig
-from extractor.core.facts import PaperFacts, analyze
-from extractor.core.ground import ground
-from extractor.core.labels import LabelPolicy
 from extractor.core.paper import Paper
-from extractor.core.schema import reply_model, schema_version
 from extractor.progress import Counters, Progress
 from extractor.prompt import Prompt
-from extractor.write import JsonlWriter
+from extractor.stages import Outcome, Prepared, Stages, error_record
 
 
-@dataclass
-class Outcome:
-    record: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    cached: bool = False
-    input_tokens: int = 0
-    output_tokens: int = 0
+class Sink(Protocol):
+    """Where records (or error records) go: a `JsonlWriter`, or the library API's queue."""
+
+    def write(self, obj: dict[str, Any]) -> None: ...
 
 
 # A window slot: a finished outcome (served from the cache) or a request still in flight.
@@ -59,6 +53,7 @@ class Pipeline:
         cache: ResponseCache | None,
         *,
         endpoint: str | None = None,
+        slots: asyncio.Semaphore | None = None,
     ):
         """`endpoint` identifies who answers, for the cache key: by default the normalized
         base URL; the embedded model's is its file's identity (`local.model_identity`)."""
@@ -68,17 +63,27 @@ class Pipeline:
         self.cache = cache
         if endpoint is None and cache is not None and config.model.model.startswith("local:"):
             raise ValueError("a local model's cache key needs the identity of its model file")
-        self.endpoint = endpoint if endpoint is not None else url_endpoint(config.model.base_url)
-        self._slots = asyncio.Semaphore(config.concurrency)
+        self.stages = Stages.from_config(config, endpoint)
+        if prompt is not self.stages.prompt:  # a caller's own prompt (tests, benchmarks)
+            self.stages = dataclasses.replace(self.stages, prompt=prompt)
+        self.endpoint = self.stages.endpoint
+        # Shared by several runs of one client (the library API): requests in flight, all told.
+        self._slots = slots or asyncio.Semaphore(config.concurrency)
         self._fatal: FatalError | None = None
-        self._reply_model = reply_model(config.model.results)
-        self._schema_version = schema_version(config.model.results)
-        self._labels = LabelPolicy.parse(config.labels)
+        self.summary: Summary | None = None
 
     async def run(
-        self, papers: Iterable[Paper], out: JsonlWriter, errors: JsonlWriter, progress: Progress
+        self,
+        papers: Iterable[Paper],
+        out: Sink,
+        errors: Sink,
+        progress: Progress,
+        *,
+        ready: Callable[[], Awaitable[None]] | None = None,
     ) -> Summary:
-        summary = Summary(progress.c)
+        """`ready`, when given, is awaited after each record is written: a reader slower than
+        the endpoint (the library API's consumer) holds the run back instead of piling up."""
+        summary = self.summary = Summary(progress.c)  # readable while the run goes on
         # Wide enough that a slow record at the head does not idle the other slots,
         # narrow enough that finished records never pile up in memory.
         window: asyncio.Queue[Slot | None] = asyncio.Queue(
@@ -94,6 +99,8 @@ class Pipeline:
                     raise self._fatal
                 self._account(outcome, summary, out, errors)
                 progress.update()
+                if ready is not None:
+                    await ready()
             await producer  # re-raises a reader error
         finally:
             # Interrupted or failed: what already finished is still written, in order, up to
@@ -124,35 +131,23 @@ class Pipeline:
                     break
                 if self._fatal is not None:
                     break
-                abstract, warnings = self._prompt_abstract(paper)
-                key = cache_key(
-                    self.config.model,
-                    self.endpoint,
-                    self.prompt.version,
-                    self._schema_version,
-                    paper.title,
-                    abstract,
-                )
-                hit = self.cache.get_reply(key) if self.cache is not None else None
-                # What the text says is computed once, for the prompt and the grounding.
-                facts = analyze(paper.title, paper.abstract)
+                prepared = self.stages.prepare(paper)
+                hit = self.cache.get_reply(prepared.key) if self.cache is not None else None
                 # A cached answer is finished on the spot: no task, no scheduling, which is
                 # most of what a record costs when a rerun is served from the cache.
                 slot: Slot
                 if hit is not None:
-                    slot = self._finish_contained(paper, facts, hit, warnings, cached=True)
+                    slot = self.stages.finish(prepared, hit, cached=True)
                 elif self.config.cache_only:
                     message = "not in the response cache (--cache-only sends no request)"
-                    slot = Outcome(error=self._error_record(paper, "not_cached", message, 0))
+                    slot = Outcome(error=error_record(paper, "not_cached", message, 0))
                 else:
-                    slot = asyncio.create_task(self._request(paper, facts, abstract, warnings, key))
+                    slot = asyncio.create_task(self._request(prepared))
                 await window.put(slot)
         finally:
             await window.put(None)
 
-    def _account(
-        self, outcome: Outcome, summary: Summary, out: JsonlWriter, errors: JsonlWriter
-    ) -> None:
+    def _account(self, outcome: Outcome, summary: Summary, out: Sink, errors: Sink) -> None:
         c = summary.counters
         c.done += 1
         c.input_tokens += outcome.input_tokens
@@ -170,107 +165,21 @@ class Pipeline:
             summary.failed += 1
             c.failed += 1
 
-    def _prompt_abstract(self, paper: Paper) -> tuple[str, list[str]]:
-        warnings = list(paper.warnings)
-        limit = self.config.max_abstract_chars
-        if len(paper.abstract) <= limit:
-            return paper.abstract, warnings
-        warnings.append(
-            f"abstract truncated from {len(paper.abstract)} to {limit} characters for the prompt"
-        )
-        return paper.abstract[:limit], warnings
-
-    async def _request(
-        self, paper: Paper, facts: PaperFacts, abstract: str, warnings: list[str], key: str
-    ) -> Outcome:
+    async def _request(self, prepared: Prepared) -> Outcome:
         async with self._slots:
             if self._fatal is not None:
                 return Outcome()
-            # A number past the prompt's cut is not shown, so it cannot be cited.
-            shown = [n for n in facts.numbers if n.field == "title" or n.end <= len(abstract)]
             try:
-                reply = await self.call(self.prompt.messages(paper.title, abstract, shown))
+                reply = await self.call(prepared.messages())
             except FatalError as e:
                 self._fatal = self._fatal or e
                 return Outcome()
             except CallError as e:
                 return Outcome(
-                    error=self._error_record(paper, e.type, e.message, e.attempts),
+                    error=error_record(prepared.paper, e.type, e.message, e.attempts),
                     input_tokens=e.usage[0],
                     output_tokens=e.usage[1],
                 )
         if self.cache is not None:
-            self.cache.set_reply(key, reply)
-        return self._finish_contained(paper, facts, reply, warnings, cached=False)
-
-    def _finish_contained(
-        self, paper: Paper, facts: PaperFacts, reply: Reply, warnings: list[str], *, cached: bool
-    ) -> Outcome:
-        """`_finish`, with whatever it raises contained to this one record.
-
-        Validation and grounding run on answers nobody vetted (a model's, an old cache
-        entry's); a bug or an odd answer there must cost this record, as an `internal_error`
-        in the errors file, not the run. The answer stays cached: fixing the bug and running
-        the same command again finishes it without a request.
-        """
-        try:
-            return self._finish(paper, facts, reply, warnings, cached=cached)
-        except Exception as e:  # KeyboardInterrupt and cancellation still stop the run
-            return Outcome(
-                error=self._error_record(paper, "internal_error", _one_line(e), reply.attempts),
-                cached=cached,
-                input_tokens=reply.input_tokens,
-                output_tokens=reply.output_tokens,
-            )
-
-    def _finish(
-        self, paper: Paper, facts: PaperFacts, reply: Reply, warnings: list[str], *, cached: bool
-    ) -> Outcome:
-        grounded = ground(
-            self._reply_model.model_validate(reply.extraction),
-            facts,
-            keep_ungrounded=self.config.keep_ungrounded,
-            policy=self._labels,
-        )
-        source: dict[str, Any] = {"path": paper.path, "line": paper.line}
-        if paper.url:
-            source["url"] = paper.url
-        record = {
-            "id": paper.id,
-            "title": paper.title,
-            "abstract": paper.abstract,
-            "source": source,
-            "extraction": grounded.extraction.model_dump(warnings=False),  # JSON-native types only
-            "spans": grounded.spans,
-            "meta": {
-                "model": self.config.model.model,
-                "prompt_version": self.prompt.version,
-                "schema_version": self._schema_version,
-                "cached": cached,
-                "attempts": reply.attempts,
-                "input_tokens": reply.input_tokens,
-                "output_tokens": reply.output_tokens,
-            },
-            "warnings": warnings + list(grounded.warnings),
-        }
-        return Outcome(
-            record=record,
-            cached=cached,
-            input_tokens=reply.input_tokens,
-            output_tokens=reply.output_tokens,
-        )
-
-    @staticmethod
-    def _error_record(paper: Paper, type_: str, message: str, attempts: int) -> dict[str, Any]:
-        return {
-            "id": paper.id,
-            "title": paper.title,
-            "source": {"path": paper.path, "line": paper.line},
-            "error": {"type": type_, "message": message, "attempts": attempts},
-        }
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    """`Type: message` on one line, cut short: pydantic's errors run to many lines."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+            self.cache.set_reply(prepared.key, reply)
+        return self.stages.finish(prepared, reply, cached=False)
