@@ -9,6 +9,9 @@ keep-alive, no framework: the server must cost less than the client it measures.
 
 `--port 0` takes a free port (printed on the "ready" line); `--stall-title TEXT` never answers
 a paper whose title contains TEXT (a request that hangs, for interrupting a run mid-way).
+`--capacity N` serves at most N completions at once (the others wait their turn: an endpoint
+whose limit is N / latency records a second); `--fail-after A --fail-count B` answers
+completions A+1 to A+B with HTTP 500 and `Retry-After: 0` (a 500 storm in the middle of a run).
 """
 
 from __future__ import annotations
@@ -63,11 +66,27 @@ def _stalls(body: bytes, stall_title: str | None) -> bool:
     return bool(match) and stall_title in match.group(1)
 
 
+class _Faults:
+    def __init__(self, capacity: int | None, fail_after: int, fail_count: int):
+        self.slots = asyncio.Semaphore(capacity) if capacity else None
+        self.fail_after = fail_after
+        self.fail_count = fail_count
+        self.completions = 0
+
+    def storm(self) -> bool:
+        self.completions += 1
+        return self.fail_after < self.completions <= self.fail_after + self.fail_count
+
+
+_FAILED = b'{"error": {"message": "injected server error", "type": "server_error"}}'
+
+
 async def _handle(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     latency: float,
     stall_title: str | None = None,
+    faults: _Faults | None = None,
 ) -> None:
     try:
         while True:
@@ -79,15 +98,24 @@ async def _handle(
                 if line.lower().startswith("content-length:"):
                     length = int(line.split(":", 1)[1])
             body = await reader.readexactly(length) if length else b""
+            status = b"200 OK"
             if method == "GET" and path.endswith("/models"):
                 payload = _MODELS
+            elif faults is not None and faults.storm():
+                status, payload = b"500 Internal Server Error\r\nRetry-After: 0", _FAILED
             else:
                 if _stalls(body, stall_title):
                     await asyncio.Event().wait()  # forever: until the client goes away
-                await asyncio.sleep(latency)
+                if faults is not None and faults.slots is not None:
+                    async with faults.slots:
+                        await asyncio.sleep(latency)
+                else:
+                    await asyncio.sleep(latency)
                 payload = _answer(body)
             writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: application/json\r\n"
                 + f"Content-Length: {len(payload)}\r\n\r\n".encode()
                 + payload
             )
@@ -98,9 +126,18 @@ async def _handle(
         writer.close()
 
 
-async def serve(port: int, latency: float, stall_title: str | None = None) -> None:
+async def serve(
+    port: int,
+    latency: float,
+    stall_title: str | None = None,
+    *,
+    capacity: int | None = None,
+    fail_after: int = 0,
+    fail_count: int = 0,
+) -> None:
+    faults = _Faults(capacity, fail_after, fail_count)
     server = await asyncio.start_server(
-        lambda r, w: _handle(r, w, latency, stall_title), "127.0.0.1", port, backlog=1024
+        lambda r, w: _handle(r, w, latency, stall_title, faults), "127.0.0.1", port, backlog=1024
     )
     async with server:
         port = server.sockets[0].getsockname()[1]
@@ -113,9 +150,21 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--stall-title", help="never answer papers whose title contains this")
+    parser.add_argument("--capacity", type=int, help="completions served at once (default: all)")
+    parser.add_argument("--fail-after", type=int, default=0, help="completions before the storm")
+    parser.add_argument("--fail-count", type=int, default=0, help="completions answered with 500")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.latency, args.stall_title))
+        asyncio.run(
+            serve(
+                args.port,
+                args.latency,
+                args.stall_title,
+                capacity=args.capacity,
+                fail_after=args.fail_after,
+                fail_count=args.fail_count,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -78,6 +78,21 @@ def _err(message: str) -> None:
     help="Send no request: records come from the cache alone (e.g. to re-ground after an "
     "upgrade or with other --labels); papers not cached go to the errors file.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this process; ray: a Ray Data pipeline (pip install 'extractor[ray]'), "
+    "sharded in OUT.ray/, resumable by record id.",
+)
+@click.option(
+    "--actors",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Ray actors (--engine ray).",
+)
 @click.option("-n", "--limit", type=click.IntRange(0), help="Stop after N distinct papers.")
 @click.option(
     "-f",
@@ -156,6 +171,7 @@ def run_command(
     results_mode: str, labels: str,
     temperature: float, max_tokens: int, timeout: float | None, retries: int, reasks: int,
     keep_ungrounded: bool, quiet: bool, cache_only: bool,
+    engine: str = "local", actors: int = 2,
 ) -> None:  # fmt: skip
     """Extract from INPUT files (papers pages, JSONL or CSV; - for stdin).
 
@@ -209,6 +225,10 @@ def run_command(
             results=results_mode,
         ),
     )
+    if engine == "ray":
+        from extractor.commands.ray_engine import execute_ray
+
+        sys.exit(execute_ray(config, actors=actors, batch_size=max(16, 8 * concurrency)))
     sys.exit(execute(config))
 
 
