@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from extractor.api import Extractor
 from extractor.cli import cli
 from extractor.core.paper import Paper
 from tests.test_run import papers, read_jsonl, write_jsonl
@@ -107,12 +108,12 @@ class RaisesOnce(ExtractBatches):
 
     markers = ""  # set by the test; the class travels by value, with it
 
-    def extract(self, papers: list[Paper]) -> list[dict[str, Any]]:
+    def extract(self, papers: list[Paper], extractor: Extractor) -> list[dict[str, Any]]:
         marker = Path(self.markers) / "raised"
         with contextlib.suppress(FileExistsError):
             os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
             raise RuntimeError("injected worker fault")
-        return super().extract(papers)
+        return super().extract(papers, extractor)
 
 
 class DiesOnce(ExtractBatches):
@@ -120,12 +121,12 @@ class DiesOnce(ExtractBatches):
 
     markers = ""
 
-    def extract(self, papers: list[Paper]) -> list[dict[str, Any]]:
+    def extract(self, papers: list[Paper], extractor: Extractor) -> list[dict[str, Any]]:
         marker = Path(self.markers) / "died"
         with contextlib.suppress(FileExistsError):
             os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
             os._exit(1)
-        return super().extract(papers)
+        return super().extract(papers, extractor)
 
 
 def run_ray_api(src: list[str], out: Path, url: str, tmp_path: Path, **kwargs: Any) -> Any:

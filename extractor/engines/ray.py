@@ -31,6 +31,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -64,7 +65,8 @@ class RaySummary:
     duplicates: int = 0
     spent_input_tokens: int = 0
     spent_output_tokens: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole run: Ray start, reading, extraction, merge
+    extract_seconds: float = 0.0  # map_batches and the shard writes (actor start-up included)
     work_dir: str = ""
 
 
@@ -120,21 +122,22 @@ class ExtractBatches:
         self.run_id = run_id
         self.batch_retries = batch_retries
         self.extractor = Extractor(config)
+        self._lock = threading.Lock()  # two batches at once per actor (see run_ray)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        rows = [
-            dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)
-        ]
+        rows = [dict(zip(batch, v, strict=True)) for v in zip(*batch.values(), strict=True)]
         papers = [_paper(r) for r in rows]
         for attempt in range(self.batch_retries + 1):
+            extractor = self.extractor
             try:
-                outcomes = self.extract(papers)
+                outcomes = self.extract(papers, extractor)
                 break
             except Exception as e:  # not one record's failure: the batch's (a bug, a crash)
                 log.warning("batch of %d failed (attempt %d): %s", len(papers), attempt + 1, e)
                 message = one_line(e)
-                self.extractor.close()  # its client may be what broke
-                self.extractor = Extractor(self.config)
+                with self._lock:  # its client may be what broke; the old one closes when unused
+                    if self.extractor is extractor:
+                        self.extractor = Extractor(self.config)
         else:
             outcomes = [error_record(p, "worker_error", message, 0) for p in papers]
         by_id = {o["id"]: o for o in outcomes}
@@ -158,9 +161,9 @@ class ExtractBatches:
             out["json"].append(dumps(outcome))
         return out
 
-    def extract(self, papers: list[Paper]) -> list[dict[str, Any]]:
+    def extract(self, papers: list[Paper], extractor: Extractor) -> list[dict[str, Any]]:
         """Every paper's record or error record (the library API's `run`, all outcomes)."""
-        return list(self.extractor.run(papers))
+        return list(extractor.run(papers))
 
 
 # -- the work directory: manifest, shards, resume, merge -------------------------------------
@@ -342,12 +345,19 @@ def run_ray(
                     "run_id": run_id,
                     "batch_retries": batch_retries,
                 },
-                compute=ray.data.ActorPoolStrategy(size=actors),
+                # Two batches at once per actor: the next one's requests start while the
+                # last of this one are still out, and the actor's one semaphore keeps the
+                # requests in flight at -c, both batches together.
+                compute=ray.data.ActorPoolStrategy(
+                    size=actors, max_concurrent_calls_per_actor=2, enable_true_multi_threading=True
+                ),
                 batch_size=batch_size,
                 batch_format="numpy",
                 num_cpus=cpus_per_actor,
             )
+            extract_started = time.monotonic()
             results.write_json(str(shards / run_id))
+            summary.extract_seconds = time.monotonic() - extract_started
     finally:
         if own_ray:
             ray.shutdown()
