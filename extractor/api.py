@@ -50,6 +50,7 @@ from extractor.config import (
 )
 from extractor.core.labels import LabelPolicy
 from extractor.core.paper import Paper
+from extractor.core.schema import RESULT_MODES
 from extractor.progress import Counters, Progress
 from extractor.prompt import VARIANTS
 from extractor.read import paper_from_fields
@@ -139,9 +140,11 @@ def build_config(
     mode = mode or env.get("EXTRACTOR_MODE") or ModelConfig.mode
     if mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
-    results = results or env.get("EXTRACTOR_RESULTS") or ModelConfig.results
-    if results not in ("anchored", "free"):
-        raise ConfigError(f"unknown results mode {results!r} (choose from anchored, free)")
+    results = results or env.get("EXTRACTOR_RESULTS") or None
+    if results is not None and results not in RESULT_MODES:
+        raise ConfigError(
+            f"unknown results mode {results!r} (choose from {', '.join(RESULT_MODES)})"
+        )
     if prompt is not None and prompt not in VARIANTS:
         raise ConfigError(f"unknown prompt variant {prompt!r} (choose from {', '.join(VARIANTS)})")
     if model is None and api_key is None and base_url is None:
@@ -182,7 +185,7 @@ def build_config(
             max_retries=ModelConfig.max_retries if retries is None else retries,
             max_reasks=ModelConfig.max_reasks if reasks is None else reasks,
             prompt_variant=prompt or ("compact" if local else "full"),
-            results=results,
+            results=results or ("rule" if local else "anchored"),
         ),
     )
 
@@ -201,7 +204,8 @@ def make_call(
 ) -> Callable[[], ModelCall]:
     """The real call, built on first use: a run answered from the cache imports no SDK and
     starts no local server. `config` is not changed: the local server's address goes into a
-    copy of the model settings, for the call alone. `kwargs` go to `OpenAICall`."""
+    copy of the model settings, for the call alone. `kwargs` go to `OpenAICall` (`notice`:
+    one line when `--mode auto` falls back to another mode)."""
 
     def factory() -> ModelCall:
         from extractor.openai_call import OpenAICall
@@ -332,7 +336,8 @@ class Extractor:
                 if self.config.use_cache:
                     self._cache = ResponseCache(self.config.cache_dir)
                     self._stack.callback(self._cache.close)
-                self._call = LazyCall(make_call(self.config, self._stack))
+                notice = lambda m: log.warning("%s", m)  # noqa: E731
+                self._call = LazyCall(make_call(self.config, self._stack, notice=notice))
                 self._loop = _Loop()
                 self._finalizer.detach()
                 self._finalizer = weakref.finalize(

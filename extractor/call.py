@@ -21,6 +21,7 @@ class Reply:
     attempts: int
     input_tokens: int
     output_tokens: int
+    mode: str | None = None  # how the schema was imposed: json_schema, tools or json
 
 
 class ModelCall(Protocol):

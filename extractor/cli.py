@@ -10,6 +10,7 @@ import click
 
 from extractor import __version__
 from extractor.commands.cache import cache_group
+from extractor.commands.check import check_command
 from extractor.commands.eval import eval_command
 from extractor.commands.models import models_command
 from extractor.commands.report import report_command
@@ -23,10 +24,14 @@ from extractor.commands.table import table_command
 def cli() -> None:
     """Extract models, modalities, tasks, benchmarks, results and code links from
     paper abstracts into grounded, validated JSONL."""
+    from extractor.logs import configure, verbose_from_env
+
+    # The libraries' loggers are silent unless asked for (EXTRACTOR_VERBOSE, or a command's -v).
+    configure(verbose=verbose_from_env())
 
 
 for command in (
-    run_command, eval_command, table_command, report_command, schema_command,
+    run_command, check_command, eval_command, table_command, report_command, schema_command,
     models_command, cache_group,
 ):  # fmt: skip
     cli.add_command(command)

@@ -9,7 +9,10 @@ from pathlib import Path
 import platformdirs
 
 DEFAULT_LOCAL_MODEL = "local:qwen2.5-coder-1.5b"
-MODES = ("json_schema", "tools", "json")
+# How the schema is imposed, in the order `auto` tries them: the first that the endpoint
+# supports is used for the rest of the run.
+FALLBACK_ORDER = ("json_schema", "tools", "json")
+MODES = ("auto", *FALLBACK_ORDER)
 DEFAULT_LABELS = "select=rule,delta=rule,attrs=model"
 # A CPU model writes 10-20 tokens a second: a long answer from a busy slot takes minutes.
 LOCAL_TIMEOUT = 600.0
@@ -33,7 +36,7 @@ class ModelConfig:
     model: str = "gpt-4o-mini"
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
-    mode: str = "json_schema"
+    mode: str = "auto"  # or one of FALLBACK_ORDER
     temperature: float = 0.0
     max_tokens: int = 2048
     timeout: float = 120.0

@@ -9,6 +9,12 @@ Two retry policies, kept apart on purpose:
 - invalid output (malformed JSON, schema violations) is re-asked by instructor a bounded
   number of times, showing the model its validation error.
 The SDK's own retries are off, so attempts do not multiply.
+
+A response showing that the endpoint cannot do what the mode asks (no tool call at all in
+`tools` mode, `response_format` or a tool rejected with a 400) is not an invalid answer: it
+is the endpoint's capability, and re-asking cannot change it. It stops the run with one line
+(`ModeUnsupportedError`), or under `--mode auto` switches the whole run, once, to the next
+mode in `FALLBACK_ORDER`.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import email.utils
-import re
+import json
+import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import instructor
@@ -39,8 +47,10 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from extractor.call import CallError, FatalError, Messages, Reply
-from extractor.config import ModelConfig
-from extractor.core.schema import AnchoredExtraction, Extraction
+from extractor.config import FALLBACK_ORDER, ModelConfig
+from extractor.core.schema import RESULT_MODES, reply_model
+from extractor.core.strict_schema import absent_nulls_dropped, strict_schema
+from extractor.logs import redact
 
 
 @dataclass
@@ -50,6 +60,7 @@ class _Account:
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    answers: set[str] = field(default_factory=set)  # raw answers seen, to spot a repeat
 
 
 _account: contextvars.ContextVar[_Account] = contextvars.ContextVar("extractor_account")
@@ -87,10 +98,7 @@ def _memoize_instructor_model_checks() -> None:
 _memoize_instructor_model_checks()
 # instructor wraps a plain model into a new class on every request (5 ms of pydantic class
 # building); wrapping it once here makes that a no-op.
-_RESPONSE_MODELS = {
-    "free": instructor.openai_schema(Extraction),
-    "anchored": instructor.openai_schema(AnchoredExtraction),
-}
+_RESPONSE_MODELS = {mode: instructor.openai_schema(reply_model(mode)) for mode in RESULT_MODES}
 
 _MODES = {
     "json_schema": instructor.Mode.JSON_SCHEMA,
@@ -98,7 +106,110 @@ _MODES = {
     "json": instructor.Mode.JSON,
 }
 _TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-_MAX_RETRY_AFTER = 120.0
+# What to try instead when a mode is unsupported, for the one-line error of an explicit mode.
+_INSTEAD = {"json_schema": "json", "tools": "json_schema", "json": "json_schema"}
+
+
+class ModeUnsupported(Exception):
+    """The endpoint cannot do what `mode` asks; raised from the HTTP layer, below instructor."""
+
+    def __init__(self, mode: str, reason: str):
+        super().__init__(f"the endpoint cannot do --mode {mode}: {reason}")
+        self.mode = mode
+        self.reason = reason
+
+
+class ModeUnsupportedError(FatalError):
+    """The run's mode is unsupported and no fallback is allowed (or left): exit 2."""
+
+    def __init__(self, message: str, mode: str, reason: str):
+        super().__init__(message)
+        self.mode = mode
+        self.reason = reason
+
+
+class RepeatedAnswer(Exception):
+    """The model gave, word for word, an answer it gave before for this record: invalid then,
+    invalid now, and a further re-ask would most likely get it a third time."""
+
+
+class RetryAfterTooLong(Exception):
+    """The server asked for a wait longer than what is left of the record's wait budget."""
+
+    def __init__(self, wait: float, budget: float):
+        super().__init__(f"asked to wait {wait:.0f}s, budget {budget:.0f}s")
+        self.wait = wait
+        self.budget = budget
+
+
+# Words in a 400's message that say the request's structured-output part was refused,
+# per mode. vLLM: "...JSON schema contains features not supported by xgrammar",
+# "response_format ..."; Ollama: "llama3 does not support tools"; llama.cpp:
+# "response_format type must be one of ...", "tools param requires --jinja flag".
+_REFUSAL_WORDS = {
+    "json_schema": (
+        "response_format",
+        "json_schema",
+        "json schema",
+        "grammar",
+        "guided",
+        "structured output",
+        "schema",
+    ),
+    "tools": ("tool", "function"),
+    "json": ("response_format", "json_object", "json mode", "grammar"),
+}
+_REFUSAL_STATUS = {400, 422, 501}
+
+
+def _mode_refused(exc: openai.APIStatusError, mode: str) -> bool:
+    if exc.status_code not in _REFUSAL_STATUS:
+        return False
+    text = _error_message(exc).lower()
+    return any(word in text for word in _REFUSAL_WORDS[mode])
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+        if isinstance(inner, str):
+            return inner
+    return str(exc.message)
+
+
+def _has_tool_call(response: Any) -> bool:
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        return True  # nothing to judge; instructor reports the empty answer
+    message = choices[0].message
+    return bool(getattr(message, "tool_calls", None) or getattr(message, "function_call", None))
+
+
+def _finish_reason(response: Any) -> str | None:
+    choices = getattr(response, "choices", None) or []
+    return getattr(choices[0], "finish_reason", None) if choices else None
+
+
+def _answer_text(response: Any) -> str | None:
+    """The answer as the model wrote it (content, or the tool call's arguments)."""
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        return None
+    message = choices[0].message
+    calls = getattr(message, "tool_calls", None) or []
+    parts = [getattr(getattr(c, "function", None), "arguments", "") or "" for c in calls]
+    return "\x00".join([message.content or "", *parts])
+
+
+def strict_endpoint(base_url: str | None) -> bool:
+    """Endpoints that enforce OpenAI's strict schemas (structured outputs): OpenAI's own API.
+    Other servers get the schema as generated; some reject `strict`, some ignore it."""
+    if base_url is None:
+        return True
+    return (urlsplit(base_url).hostname or "").lower() == "api.openai.com"
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -125,38 +236,64 @@ def retry_after_seconds(response: httpx.Response | None) -> float | None:
             return max(0.0, float(ms) / 1000)
         except ValueError:
             pass
-    value = headers.get("retry-after")
-    if value is None:
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        # An HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT"), or something no client can read
+        # ("soon"): then the hint is ignored and the usual backoff applies.
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if parsed is None:
+            return None
+        if parsed.tzinfo is None:  # "-0000": UTC by RFC 5322
+            import datetime as dt
+
+            parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        seconds = parsed.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class _TransportWait:
-    def __init__(self, base: Callable[[RetryCallState], float]):
+    """Backoff with jitter, or exactly the server's own hint; the waits of one request add up
+    to at most `budget` seconds. A hint beyond what is left is not cut short (a retry sent
+    before the server allows is wasted): the record fails with a clear error instead."""
+
+    def __init__(self, base: Callable[[RetryCallState], float], budget: float):
         self._base = base
+        self.budget = budget
+        self.waited = 0.0
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, openai.APIStatusError):
-            hint = retry_after_seconds(exc.response)
-            if hint is not None:
-                return min(hint, _MAX_RETRY_AFTER)
-        return self._base(state)
+        hint = retry_after_seconds(exc.response) if isinstance(exc, openai.APIStatusError) else None
+        if hint is not None and self.waited + hint > self.budget:
+            raise RetryAfterTooLong(hint, self.budget) from exc
+        wait = hint if hint is not None else min(self._base(state), self.budget - self.waited)
+        wait = max(0.0, wait)
+        self.waited += wait
+        return wait
 
 
 async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+def wait_budget(config: ModelConfig) -> float:
+    """Seconds one request may spend waiting between its transport retries: the time its
+    attempts could have taken (--timeout x (--retries + 1))."""
+    return config.timeout * (config.max_retries + 1)
+
+
 def transport_retrying(config: ModelConfig) -> AsyncRetrying:
     return AsyncRetrying(
         sleep=lambda s: _sleep(s),  # looked up per call, so tests can stand in for the clock
         retry=retry_if_exception(_is_transient),
-        wait=_TransportWait(wait_random_exponential(multiplier=0.5, max=30)),
+        wait=_TransportWait(wait_random_exponential(multiplier=0.5, max=30), wait_budget(config)),
         stop=stop_any(stop_after_attempt(config.max_retries + 1), _RepeatedTimeouts()),
         reraise=True,
     )
@@ -177,24 +314,28 @@ class _RepeatedTimeouts(stop_base):
         )
 
 
-_KEY_LIKE = re.compile(r"\b(sk|pk|key)-[A-Za-z0-9_\-*.]{4,}")
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Remove the key from text bound for a log, a file or the terminal; servers echo keys
-    back masked ("sk-proj-****wxyz"), and even those fragments are not ours to print."""
-    if secret:
-        text = text.replace(secret, "[REDACTED]")
-    return _KEY_LIKE.sub("[REDACTED]", text)
-
-
 class OpenAICall:
-    """`ModelCall` against any OpenAI-compatible endpoint, through instructor."""
+    """`ModelCall` against any OpenAI-compatible endpoint, through instructor.
 
-    def __init__(self, config: ModelConfig, *, http_client: httpx.AsyncClient | None = None):
-        if config.mode not in _MODES:
-            raise ValueError(f"unknown mode {config.mode!r} (choose from {', '.join(_MODES)})")
+    `notice` receives one line when `--mode auto` falls back to another mode.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        notice: Callable[[str], None] | None = None,
+    ):
+        if config.mode != "auto" and config.mode not in _MODES:
+            raise ValueError(
+                f"unknown mode {config.mode!r} (choose from auto, {', '.join(_MODES)})"
+            )
         self.config = config
+        self.auto = config.mode == "auto"
+        self.mode = FALLBACK_ORDER[0] if self.auto else config.mode
+        self.strict = strict_endpoint(config.base_url)
+        self._notice = notice or (lambda _m: None)
         self.client = openai.AsyncOpenAI(
             api_key=config.api_key or "sk-no-key-required",
             base_url=config.base_url,
@@ -202,6 +343,21 @@ class OpenAICall:
             max_retries=0,
             http_client=http_client,
         )
+        self._instructors: dict[str, instructor.AsyncInstructor] = {}
+        self._strict_cache: dict[str, dict[str, Any]] = {}
+        self._checked = False
+        self._preflight_lock = asyncio.Lock()
+
+    def _instructor_for(self, mode: str) -> instructor.AsyncInstructor:
+        if mode not in self._instructors:
+            patched = instructor.patch(create=self._create_for(mode), mode=_MODES[mode])
+            self._instructors[mode] = instructor.AsyncInstructor(
+                client=self.client, create=patched, mode=_MODES[mode]
+            )
+        return self._instructors[mode]
+
+    def _create_for(self, mode: str) -> Callable[..., Any]:
+        config = self.config
         post = self.client.post
 
         async def raw_create(**body: Any) -> ChatCompletion:
@@ -213,22 +369,78 @@ class OpenAICall:
 
         async def create(*args: Any, **kwargs: Any) -> Any:
             account = _account.get()
-            async for attempt in transport_retrying(config):
-                with attempt:
-                    account.requests += 1
-                    response = await raw_create(*args, **kwargs)
+            original = self._make_strict(kwargs) if self.strict else None
+            try:
+                async for attempt in transport_retrying(config):
+                    with attempt:
+                        account.requests += 1
+                        response = await raw_create(*args, **kwargs)
+            except openai.APIStatusError as e:
+                if _mode_refused(e, mode):
+                    raise ModeUnsupported(
+                        mode, f"HTTP {e.status_code}: {_short(_error_message(e), 200)}"
+                    ) from e
+                raise
             usage = getattr(response, "usage", None)
             if usage is not None:
                 account.input_tokens += usage.prompt_tokens or 0
                 account.output_tokens += usage.completion_tokens or 0
+            if mode == "tools" and not _has_tool_call(response):
+                # A server that honours a forced tool choice answers with a tool call, even
+                # one cut short; plain text means it ignored `tools`.
+                cut = (
+                    " (cut off at max_tokens without one)"
+                    if _finish_reason(response) == "length"
+                    else ""
+                )
+                raise ModeUnsupported(
+                    mode,
+                    f"its answer had no tool call{cut}: the server ignores `tools` (llama.cpp "
+                    "parses tool calls only with --jinja)",
+                )
+            text = _answer_text(response)
+            if text is not None:
+                if text in account.answers:
+                    raise RepeatedAnswer("the model gave the same invalid answer again")
+                account.answers.add(text)
+            if original is not None:
+                _drop_absent_nulls(response, original)
             return response
 
-        mode = _MODES[config.mode]
-        self._instructor = instructor.AsyncInstructor(
-            client=self.client, create=instructor.patch(create=create, mode=mode), mode=mode
-        )
-        self._checked = False
-        self._preflight_lock = asyncio.Lock()
+        return create
+
+    def _make_strict(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """Turn the request's schema into OpenAI's strict form, in place; the schema as
+        generated is returned, to read the answer's nulls against."""
+        fmt = kwargs.get("response_format")
+        if isinstance(fmt, dict) and isinstance(fmt.get("json_schema"), dict):
+            spec = fmt["json_schema"]
+            original = spec.get("schema")
+            if isinstance(original, dict):
+                kwargs["response_format"] = {
+                    **fmt,
+                    "json_schema": {**spec, "schema": self._strict_of(original), "strict": True},
+                }
+                return original
+        tools = kwargs.get("tools")
+        if isinstance(tools, list) and len(tools) == 1 and isinstance(tools[0], dict):
+            function = tools[0].get("function")
+            if isinstance(function, dict) and isinstance(function.get("parameters"), dict):
+                original = function["parameters"]
+                strict_function = {
+                    **function,
+                    "parameters": self._strict_of(original),
+                    "strict": True,
+                }
+                kwargs["tools"] = [{**tools[0], "function": strict_function}]
+                return original
+        return None
+
+    def _strict_of(self, schema: dict[str, Any]) -> dict[str, Any]:
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._strict_cache:
+            self._strict_cache[key] = strict_schema(schema)
+        return self._strict_cache[key]
 
     async def preflight(self) -> None:
         """One cheap request before the first paid one: a bad key or a dead endpoint is one
@@ -257,24 +469,58 @@ class OpenAICall:
                 await self.preflight()
         account = _Account()
         _account.set(account)
-        try:
-            extraction, _ = await self._instructor.create_with_completion(
-                model=self.config.model,
-                messages=messages,  # type: ignore[arg-type]
-                response_model=_RESPONSE_MODELS[self.config.results],
-                max_retries=self.config.max_reasks,
-                temperature=self.config.temperature,
-                max_tokens=self.config.max_tokens,
-                strict=False,
+        while True:
+            mode = self.mode
+            account.answers.clear()
+            try:
+                extraction, _ = await self._instructor_for(mode).create_with_completion(
+                    model=self.config.model,
+                    messages=messages,  # type: ignore[arg-type]
+                    response_model=_RESPONSE_MODELS[self.config.results],
+                    max_retries=self.config.max_reasks,
+                    temperature=self.config.temperature,
+                    max_tokens=self.config.max_tokens,
+                    strict=False,
+                )
+            except Exception as exc:
+                unsupported = _in_chain(exc, ModeUnsupported)
+                if unsupported is None:
+                    raise self._classify(exc, account) from None
+                self._fall_back(unsupported)
+                continue  # the same record, in the mode now in force
+            return Reply(
+                extraction=extraction.model_dump(mode="json"),
+                attempts=account.requests,
+                input_tokens=account.input_tokens,
+                output_tokens=account.output_tokens,
+                mode=mode,
             )
-        except Exception as exc:
-            raise self._classify(exc, account) from None
-        return Reply(
-            extraction=extraction.model_dump(mode="json"),
-            attempts=account.requests,
-            input_tokens=account.input_tokens,
-            output_tokens=account.output_tokens,
-        )
+
+    def _fall_back(self, unsupported: ModeUnsupported) -> None:
+        """Move the run to the next mode, once per mode (requests already in flight in the
+        old mode just retry in the new one), or stop it."""
+        failed = unsupported.mode
+        if failed != self.mode:
+            return  # another request already moved the run on
+        reason = redact(unsupported.reason, self.config.api_key)
+        if not self.auto:
+            raise ModeUnsupportedError(
+                f"the endpoint cannot do --mode {failed}: {reason}. Nothing was written; "
+                f"use --mode {_INSTEAD[failed]}, or --mode auto to pick the mode the server "
+                "supports (`extractor check` tests each)",
+                failed,
+                reason,
+            )
+        rest = FALLBACK_ORDER[FALLBACK_ORDER.index(failed) + 1 :]
+        if not rest:
+            raise ModeUnsupportedError(
+                f"the endpoint supports none of the modes ({', '.join(FALLBACK_ORDER)}); "
+                f"the last, {failed}: {reason}",
+                failed,
+                reason,
+            )
+        self.mode = rest[0]
+        self._notice(f"the endpoint cannot do --mode {failed} ({reason}); using --mode {rest[0]}")
 
     def _classify(self, exc: Exception, account: _Account) -> Exception:
         usage = (account.input_tokens, account.output_tokens)
@@ -282,9 +528,25 @@ class OpenAICall:
         def fail(type_: str, message: str) -> CallError:
             return CallError(type_, redact(message, self.config.api_key), account.requests, usage)
 
-        cause = exc
-        if isinstance(exc, InstructorRetryException) and not _is_parse_failure(exc):
-            cause = exc.__cause__ or exc.__context__ or exc  # type: ignore[assignment]
+        # instructor wraps whatever ended its loop (`raise InstructorRetryException(...) from
+        # last`): the last exception, not an earlier re-ask, says what went wrong.
+        cause: BaseException = exc
+        if isinstance(exc, InstructorRetryException) and exc.__cause__ is not None:
+            cause = exc.__cause__
+        if (too_long := _in_chain(cause, RetryAfterTooLong)) is not None:
+            return fail(
+                "rate_limited",
+                f"the server asked to wait {too_long.wait:.0f}s before a retry (Retry-After), "
+                f"more than this record's wait budget of {too_long.budget:.0f}s "
+                "(--timeout x (--retries + 1)); run the same command later to resume",
+            )
+        if isinstance(cause, RepeatedAnswer):
+            return fail(
+                "invalid_output",
+                f"the model gave the same invalid answer twice, not asked a third time "
+                f"({account.requests} attempts): {_short(_last_parse_error(exc))}",
+            )
+        cause = _transport_cause(cause)
         if isinstance(cause, openai.AuthenticationError):
             return FatalError(f"the endpoint rejected the API key (HTTP {cause.status_code})")
         if isinstance(cause, openai.PermissionDeniedError):
@@ -313,15 +575,56 @@ class OpenAICall:
         if isinstance(exc, InstructorRetryException):
             return fail(
                 "invalid_output",
-                f"no valid answer after {account.requests} attempts: {_short(exc)}",
+                f"no valid answer after {account.requests} attempts: {_short(_last_parse_error(exc))}",
             )
         return fail(type(cause).__name__, _short(cause))
 
 
-def _is_parse_failure(exc: InstructorRetryException) -> bool:
-    return bool(getattr(exc, "failed_attempts", None))
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
+def _in_chain(exc: BaseException | None, kind: type[Any]) -> Any:
+    return next((e for e in _chain(exc) if isinstance(e, kind)), None)
+
+
+def _transport_cause(exc: BaseException) -> BaseException:
+    """The SDK or instructor error in `exc`'s chain that names the failure, else `exc`."""
+    for e in _chain(exc):
+        if isinstance(e, (openai.APIError, IncompleteOutputException)):
+            return e
+    return exc
+
+
+def _last_parse_error(exc: BaseException) -> BaseException:
+    failed = getattr(exc, "failed_attempts", None) or []
+    return failed[-1].exception if failed else (exc.__cause__ or exc)
+
+
+def _drop_absent_nulls(response: Any, schema: dict[str, Any]) -> None:
+    """Undo the strict schema's "null for absent" in the answer, before instructor reads it."""
+    for choice in getattr(response, "choices", None) or []:
+        message = choice.message
+        if message.content:
+            message.content = _cleaned(message.content, schema)
+        for call in getattr(message, "tool_calls", None) or []:
+            function = getattr(call, "function", None)
+            if function is not None and function.arguments:
+                function.arguments = _cleaned(function.arguments, schema)
+
+
+def _cleaned(text: str, schema: dict[str, Any]) -> str:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text  # instructor reports it, with the re-ask it deserves
+    return json.dumps(absent_nulls_dropped(value, schema))
+
+
+def _short(exc: BaseException | str, limit: int = 300) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -20,6 +20,7 @@ from typing import Any
 
 from extractor.core.facts import analyze
 from extractor.core.numbers import MINER_VERSION, Number
+from extractor.core.schema import RESULT_MODES
 
 # Which files make up each variant; `compact` is for small local models, whose quality drops
 # and whose prefill time grows with every token of instructions they have to read.
@@ -125,8 +126,10 @@ def _read(name: str) -> str:
 def load_prompt(variant: str = "full", results: str = "anchored") -> Prompt:
     if variant not in _VARIANTS:
         raise ValueError(f"unknown prompt variant {variant!r} (choose from {', '.join(VARIANTS)})")
-    if results not in ("anchored", "free"):
-        raise ValueError(f"unknown results mode {results!r} (choose from anchored, free)")
+    if results not in RESULT_MODES:
+        raise ValueError(
+            f"unknown results mode {results!r} (choose from {', '.join(RESULT_MODES)})"
+        )
     system_file, examples_file = _VARIANTS[variant]
     rules_file = f"results_{results}{'_compact' if variant == 'compact' else ''}.md"
     names = [system_file, rules_file, examples_file, _USER]
@@ -139,6 +142,7 @@ def load_prompt(variant: str = "full", results: str = "anchored") -> Prompt:
     if results == "anchored":
         # candidate ids are in the prompt and in every cached answer
         digest.update(b"miner\0" + MINER_VERSION.encode())
+    # (in rule mode the results are computed after the cache: the miner is not in the key)
     prompt = Prompt(
         variant=variant,
         results=results,
@@ -158,6 +162,8 @@ def load_prompt(variant: str = "full", results: str = "anchored") -> Prompt:
         answer = ex["extraction"]
         if prompt.anchored:
             answer = anchored_answer(answer, title, abstract)
+        elif results == "rule":
+            answer = {k: v for k, v in answer.items() if k != "results"}
         ex["_paper"] = prompt.render_paper(title, abstract, facts.numbers)
         ex["_answer"] = answer
         examples.append(ex)

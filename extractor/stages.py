@@ -162,6 +162,7 @@ class Stages:
                 "attempts": reply.attempts,
                 "input_tokens": reply.input_tokens,
                 "output_tokens": reply.output_tokens,
+                "mode": reply.mode,
             },
             "warnings": [*prepared.warnings, *grounded.warnings],
         }

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
+import pytest
 import respx
 from click.testing import CliRunner
 
 from extractor.cli import cli
 from extractor.core.schema import Extraction
-from tests.cassette import load, paper_of, replay
+from tests.cassette import StaleCassette, load, paper_of, replay
 from tests.conftest import BASE_URL, GOLD, models_list
 
 CASSETTE = Path(__file__).resolve().parents[1] / "cassettes" / "qwen2.5-coder-1.5b-dev.json"
@@ -48,6 +50,7 @@ def test_recorded_answers_become_valid_records(
     result = CliRunner().invoke(
         cli,
         ["run", str(papers), "-o", str(out), "--base-url", BASE_URL, "--prompt", "compact",
+         "--results", "free",
          "--model", "local-recorded", "--reasks", "0", "--retries", "0", "--no-cache", "-q"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -56,5 +59,19 @@ def test_recorded_answers_become_valid_records(
     for record in records:
         Extraction.model_validate(record["extraction"])
         assert record["meta"]["output_tokens"] > 0
-    # The default model names at least one model per dev paper, grounded in the text.
-    assert all(record["extraction"]["models"] for record in records)
+    # The default model names at least one model or benchmark per dev paper, grounded in the
+    # text (CC-OCR's paper introduces a benchmark: its name stays a benchmark, not a model).
+    assert all(r["extraction"]["models"] or r["extraction"]["benchmarks"] for r in records)
+
+
+def test_a_request_the_server_never_saw_fails_loudly() -> None:
+    cassette = load(CASSETTE)
+    body = json.loads(json.dumps(cassette["interactions"][0]["request"]["body"]))
+    answer = replay(cassette)
+    request = httpx.Request("POST", f"{BASE_URL}/chat/completions", json=body)
+    assert answer(request).status_code == 200  # the very request: its recorded answer
+    with pytest.raises(StaleCassette, match="no recording left"):
+        answer(request)  # once only: no answer repeated forever
+    body["messages"][0]["content"] += " Be brief."  # the prompt changed since the recording
+    with pytest.raises(StaleCassette, match=r"differs from its recording in messages\[0\]"):
+        replay(cassette)(httpx.Request("POST", f"{BASE_URL}/chat/completions", json=body))

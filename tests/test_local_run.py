@@ -59,5 +59,7 @@ def test_run_with_the_tiny_embedded_model(tmp_path: Path) -> None:
         Extraction.model_validate(record["extraction"])
         assert record["meta"]["model"] == "local:smollm2-135m"
         assert record["meta"]["input_tokens"] > 0 and record["meta"]["output_tokens"] > 0
+        # a local model is not asked for results: they come from the miner and the rules
+        assert record["meta"]["prompt_version"].startswith("full-r-")
     for error in errors:
         assert error["error"]["type"] and error["error"]["message"]

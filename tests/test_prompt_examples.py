@@ -37,3 +37,16 @@ def test_the_anchored_examples_cite_the_numbers_their_papers_list() -> None:
         # the assistant turn the model sees holds no written-out number
         assert "evidence" not in json.dumps(ex["_answer"]["results"])
     assert cited > 0
+
+
+def test_rule_mode_asks_for_no_results() -> None:
+    from extractor.core.schema import reply_model
+
+    prompt = load_prompt("compact", "rule")
+    assert "results" not in prompt.system
+    assert "<numbers>" not in prompt.render_paper(
+        "T", "We gain 2.1%.", analyze("T", "We gain 2.1%.").numbers
+    )
+    assert "results" not in reply_model("rule").model_json_schema()["properties"]
+    for ex in load_prompt("full", "rule").examples:
+        assert "results" not in ex["_answer"]

@@ -136,6 +136,8 @@ def test_second_run_is_served_from_the_cache_without_any_request(api: Any, tmp_p
         ["--prompt", "compact"],
         ["--max-tokens", "999"],
         ["--mode", "tools"],
+        ["--results", "free"],
+        ["--results", "rule"],
     ],
 )
 def test_what_changes_the_answer_changes_the_cache_key(
@@ -280,3 +282,23 @@ def test_stdin_and_limit(api: Any, tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["source"] == {"path": "-", "line": 1}
     assert result.stderr == ""
+
+
+def test_a_remote_model_is_shown_the_mined_numbers_and_cites_them_by_id(
+    api: Any, tmp_path: Path
+) -> None:
+    route = api.post("/chat/completions").mock(
+        return_value=reply({"results": [{"id": "n2", "delta": True, "benchmark": "MMBench"}]})
+    )
+    abstract = "FooNet reaches 85.3% on MMBench and is 3x faster than BarNet, trained in 2023."
+    src = write_jsonl(tmp_path / "in.jsonl", [{"title": "FooNet", "abstract": abstract}])
+    result = invoke(str(src), "-o", str(tmp_path / "out.jsonl"), "--labels", "model")
+    assert result.exit_code == 0, result.stderr
+    sent = json.loads(route.calls[0].request.content)
+    paper = sent["messages"][-1]["content"]
+    assert "<numbers>\nn1: 85.3% | " in paper and "\nn2: 3x | " in paper
+    assert "n3:" not in paper  # a year is never a candidate
+    [record] = read_jsonl(tmp_path / "out.jsonl")
+    [r] = record["extraction"]["results"]
+    assert (r["value"], r["unit"], r["delta"], r["benchmark"]) == (3.0, "x", True, "MMBench")
+    assert record["meta"]["prompt_version"].startswith("full-a-")

@@ -26,6 +26,8 @@ from extractor.config import (
     default_cache_dir,
 )
 from extractor.core.labels import LabelPolicy
+from extractor.core.schema import RESULT_MODES
+from extractor.logs import configure as configure_logging
 from extractor.progress import Progress
 from extractor.prompt import VARIANTS
 
@@ -107,7 +109,8 @@ def _err(message: str) -> None:
     default=ModelConfig.mode,
     show_default=True,
     envvar="EXTRACTOR_MODE",
-    help="How the schema is imposed on the model.",
+    help="How the schema is imposed on the model; auto: the first of json_schema, tools, json "
+    "that the endpoint supports.",
 )
 @click.option(
     "--prompt",
@@ -118,12 +121,11 @@ def _err(message: str) -> None:
 @click.option(
     "--results",
     "results_mode",
-    type=click.Choice(["anchored", "free"]),
-    default=ModelConfig.results,
-    show_default=True,
+    type=click.Choice(RESULT_MODES),
     envvar="EXTRACTOR_RESULTS",
-    help="anchored: numbers are found by code and the model cites them by id; "
-    "free: the model writes values and evidence.  [env: EXTRACTOR_RESULTS]",
+    help="anchored: numbers are found by code and the model cites them by id; rule: code "
+    "finds and labels them, the model is not asked; free: the model writes values and "
+    "evidence.  [default: anchored; rule for local models]  [env: EXTRACTOR_RESULTS]",
 )
 @click.option(
     "--labels",
@@ -164,13 +166,20 @@ def _err(message: str) -> None:
     "--keep-ungrounded", is_flag=True, help="Keep items not found in the text, flagged in warnings."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    envvar="EXTRACTOR_VERBOSE",
+    help="Show the libraries' own log (instructor, openai, httpx), key redacted.",
+)
 def run_command(
     inputs: tuple[str, ...], output: str | None, errors: str | None, model: str | None,
     base_url: str | None, concurrency: int, cache_dir: Path | None, no_cache: bool,
     limit: int | None, input_format: str | None, mode: str, prompt_variant: str | None,
-    results_mode: str, labels: str,
+    results_mode: str | None, labels: str,
     temperature: float, max_tokens: int, timeout: float | None, retries: int, reasks: int,
-    keep_ungrounded: bool, quiet: bool, cache_only: bool,
+    keep_ungrounded: bool, quiet: bool, cache_only: bool, verbose: bool,
     engine: str = "local", actors: int = 2,
 ) -> None:  # fmt: skip
     """Extract from INPUT files (papers pages, JSONL or CSV; - for stdin).
@@ -188,6 +197,7 @@ def run_command(
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--labels") from None
     api_key = os.environ.get("OPENAI_API_KEY") or None
+    configure_logging(verbose=verbose, secret=api_key)
     if model is None and api_key is None and base_url is None:
         model = DEFAULT_LOCAL_MODEL
         if not quiet:
@@ -222,7 +232,7 @@ def run_command(
             max_retries=retries,
             max_reasks=reasks,
             prompt_variant=prompt_variant or ("compact" if local else "full"),
-            results=results_mode,
+            results=results_mode or ("rule" if local else "anchored"),
         ),
     )
     if engine == "ray":
@@ -236,6 +246,7 @@ def _make_call(config: RunConfig, stack: contextlib.ExitStack) -> Callable[[], M
     """The real call, built on first use: a run answered from the cache imports no SDK and
     starts no local server. `config` is not changed: the local server's address goes into a
     copy of the model settings, for the call alone."""
+    notice = None if config.quiet else (lambda m: _err(f"warning: {m}"))
 
     def factory() -> ModelCall:
         if config.model.model.startswith("local:"):
@@ -251,10 +262,11 @@ def _make_call(config: RunConfig, stack: contextlib.ExitStack) -> Callable[[], M
             from extractor.openai_call import OpenAICall
 
             # HTTP(S)_PROXY must not capture the loopback server: its traffic stays on the machine.
-            return OpenAICall(model, http_client=httpx.AsyncClient(trust_env=False))
+            client = httpx.AsyncClient(trust_env=False)
+            return OpenAICall(model, http_client=client, notice=notice)
         from extractor.openai_call import OpenAICall
 
-        return OpenAICall(config.model)
+        return OpenAICall(config.model, notice=notice)
 
     return factory
 

@@ -11,12 +11,15 @@ import click
 def record_schemas() -> dict[str, dict[str, Any]]:
     """Every schema file in `schemas/`, by file name, as generated from the code."""
     from extractor.core.record import ErrorRecord, Record
-    from extractor.core.schema import Extraction
+    from extractor.core.schema import Extraction, reply_model
 
     return {
         "record.schema.json": Record.model_json_schema(),
         "error.schema.json": ErrorRecord.model_json_schema(),
         "extraction.schema.json": Extraction.model_json_schema(),
+        # what the model is shown in the other results modes (the record's form is the above)
+        "extraction.anchored.schema.json": reply_model("anchored").model_json_schema(),
+        "extraction.rule.schema.json": reply_model("rule").model_json_schema(),
     }
 
 
@@ -27,7 +30,7 @@ def render(schema: dict[str, Any]) -> str:
 @click.command("schema")
 @click.option(
     "--which",
-    type=click.Choice(["record", "error", "extraction"]),
+    type=click.Choice(["record", "error", "extraction", "extraction.anchored", "extraction.rule"]),
     default="record",
     show_default=True,
 )

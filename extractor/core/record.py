@@ -54,6 +54,11 @@ class Meta(BaseModel):
     )
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
+    mode: Literal["json_schema", "tools", "json"] | None = Field(
+        default=None,
+        description="How the schema was imposed on the model when the answer was obtained "
+        "(the mode --mode auto chose); null when not known (an answer cached by 0.1.0).",
+    )
 
 
 class Record(BaseModel):

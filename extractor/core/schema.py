@@ -7,6 +7,7 @@ which is part of every cache key.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from functools import cache
@@ -266,7 +267,7 @@ class AnchoredExtraction(Extraction):
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         if args or kwargs:
             return BaseModel.model_json_schema.__func__(_AnchoredWire, *args, **kwargs)  # type: ignore[attr-defined,no-any-return]
-        return _anchored_schema()
+        return copy.deepcopy(_anchored_schema())  # a caller may change it; the cache must not
 
 
 @cache
@@ -277,13 +278,57 @@ def _anchored_schema() -> dict[str, Any]:
 
 
 ANCHORED_SCHEMA_VERSION = _digest(_anchored_schema())
-RESULT_MODES = ("anchored", "free")
+
+
+class RuleExtraction(AnchoredExtraction):
+    """Structured facts from one paper's title and abstract. Extract only what the text says."""
+
+    # Results come from the number miner and the rules alone: the model is not asked for
+    # them (a shorter prompt and answer), and an answer that gives them anyway is still read.
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        if args or kwargs:
+            return BaseModel.model_json_schema.__func__(_RuleWire, *args, **kwargs)  # type: ignore[attr-defined,no-any-return]
+        return copy.deepcopy(_rule_schema())
+
+
+class _RuleWire(BaseModel):
+    models: list[Model] = Extraction.model_fields["models"]  # type: ignore[assignment]
+    modalities: list[Modality] = Extraction.model_fields["modalities"]  # type: ignore[assignment]
+    tasks: list[str] = Extraction.model_fields["tasks"]  # type: ignore[assignment]
+    benchmarks: list[str] = Extraction.model_fields["benchmarks"]  # type: ignore[assignment]
+    code_links: list[CodeLink] = Extraction.model_fields["code_links"]  # type: ignore[assignment]
+
+
+@cache
+def _rule_schema() -> dict[str, Any]:
+    schema = BaseModel.model_json_schema.__func__(_RuleWire)  # type: ignore[attr-defined]
+    schema["title"] = "Extraction"
+    schema["description"] = Extraction.__doc__
+    return schema  # type: ignore[no-any-return]
+
+
+RULE_SCHEMA_VERSION = _digest(_rule_schema())
+# anchored: mined numbers listed with ids, the model cites them; rule: the model is not asked
+# for results, the miner and the rules give them; free: the model writes values and evidence.
+RESULT_MODES = ("anchored", "rule", "free")
+_REPLY_MODELS: dict[str, type[Extraction]] = {
+    "anchored": AnchoredExtraction,
+    "rule": RuleExtraction,
+    "free": Extraction,
+}
+_SCHEMA_VERSIONS = {
+    "anchored": ANCHORED_SCHEMA_VERSION,
+    "rule": RULE_SCHEMA_VERSION,
+    "free": SCHEMA_VERSION,
+}
 
 
 def reply_model(results: str) -> type[Extraction]:
     """The model an answer is validated with (and whose schema is sent) per results mode."""
-    return AnchoredExtraction if results == "anchored" else Extraction
+    return _REPLY_MODELS[results]
 
 
 def schema_version(results: str) -> str:
-    return ANCHORED_SCHEMA_VERSION if results == "anchored" else SCHEMA_VERSION
+    return _SCHEMA_VERSIONS[results]

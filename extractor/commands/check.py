@@ -1,0 +1,136 @@
+"""`extractor check`: what the endpoint can do, in one table, before a run pays for it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+
+import click
+
+from extractor.config import DEFAULT_LOCAL_MODEL, LOCAL_TIMEOUT, MODES, ModelConfig
+from extractor.logs import configure as configure_logging
+
+EXIT_OK, EXIT_USAGE, EXIT_UNUSABLE = 0, 2, 1
+
+
+@click.command("check")
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    help="Any OpenAI-compatible endpoint.  [env: OPENAI_BASE_URL]",
+)
+@click.option(
+    "-m",
+    "--model",
+    envvar="EXTRACTOR_MODEL",
+    help="Model name, or local:NAME / local:/path.gguf.  [env: EXTRACTOR_MODEL]",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default=ModelConfig.mode,
+    show_default=True,
+    envvar="EXTRACTOR_MODE",
+    help="The mode run would be given (auto: any the endpoint supports).",
+)
+@click.option("--timeout", type=click.FloatRange(1), help="Seconds per request.")
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(16),
+    default=256,
+    show_default=True,
+    help="Output token limit of each probe (a cut-off answer still shows the mode works).",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    envvar="EXTRACTOR_VERBOSE",
+    help="Show the libraries' own log, key redacted.",
+)
+def check_command(
+    base_url: str | None,
+    model: str | None,
+    mode: str,
+    timeout: float | None,
+    max_tokens: int,
+    verbose: bool,
+) -> None:
+    """One tiny request per mode against the endpoint, and a table: reachable, key accepted,
+    model served, each mode's result and latency, the context size, whether the shared
+    prompt prefix is cached, and the mode `run` would use.
+
+    With no OPENAI_API_KEY and no --base-url, checks the embedded local model (as run uses
+    it). Exit status: 0 when `run` would work, 1 when it would not, 2 usage error.
+    """
+    from extractor.local.errors import LocalModelError
+    from extractor.probe import check_endpoint
+    from extractor.prompt import load_prompt
+
+    api_key = os.environ.get("OPENAI_API_KEY") or None
+    configure_logging(verbose=verbose, secret=api_key)
+    if model is None and api_key is None and base_url is None:
+        model = DEFAULT_LOCAL_MODEL
+    model = model or "gpt-4o-mini"
+    local = model.startswith("local:")
+    if not local and api_key is None and base_url is None:
+        raise click.UsageError(
+            f"model {model!r} needs OPENAI_API_KEY or --base-url (or use --model local:NAME)"
+        )
+    config = ModelConfig(
+        model=model,
+        base_url=None if local else base_url,
+        api_key=None if local else api_key,
+        mode=mode,
+        timeout=timeout or (LOCAL_TIMEOUT if local else ModelConfig.timeout),
+        prompt_variant="compact" if local else "full",
+    )
+    where = ""
+    try:
+        with contextlib.ExitStack() as stack:
+            if local:
+                from extractor.local import local_endpoint
+
+                config.base_url = stack.enter_context(local_endpoint(model, parallel=1))
+                where = f" (embedded {model})"
+            prompt = load_prompt(config.prompt_variant)
+            report = asyncio.run(check_endpoint(config, prompt, max_tokens=max_tokens))
+    except LocalModelError as e:
+        click.echo(f"extractor: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(render(report, where))
+    sys.exit(EXIT_OK if report.ok else EXIT_UNUSABLE)
+
+
+def render(report: object, where: str = "") -> str:
+    from extractor.probe import CheckReport
+
+    assert isinstance(report, CheckReport)
+    rows: list[tuple[str, str, str]] = [
+        ("endpoint", f"{report.base_url}{where}", ""),
+        ("reachable", report.reach_detail, ""),
+    ]
+    if report.reachable:
+        rows.append(("key", report.key, ""))
+    if report.reachable and report.key_ok:
+        served = {True: "served", False: "NOT served", None: "unknown"}[report.served]
+        rows.append(("model", f"{report.model}: {served}; {report.model_detail}", ""))
+        rows.append(("context", report.context, ""))
+        for m in report.modes:
+            rows.append((f"mode {m.mode}", m.detail, f"{m.seconds:.2f} s"))
+        rows.append(("prefix cache", report.prefix_cache, ""))
+    verdict = f"--mode {report.chosen}" if report.chosen else "none: run would fail (see above)"
+    rows.append(("run would use", verdict, ""))
+    width = max(len(r[0]) for r in rows)
+    detail_width = max(len(r[1]) for r in rows if r[2]) if any(r[2] for r in rows) else 0
+    lines = []
+    for name, detail, latency in rows:
+        line = (
+            f"{name:<{width}}  {detail:<{detail_width}}  {latency}"
+            if latency
+            else f"{name:<{width}}  {detail}"
+        )
+        lines.append(line.rstrip())
+    return "\n".join(lines)
