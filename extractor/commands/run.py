@@ -23,7 +23,6 @@ from extractor.config import (
     MODES,
     ModelConfig,
     RunConfig,
-    default_cache_dir,
 )
 from extractor.core.labels import LabelPolicy
 from extractor.core.schema import RESULT_MODES
@@ -208,33 +207,19 @@ def run_command(
         raise click.UsageError(
             f"model {model!r} needs OPENAI_API_KEY or --base-url (or use --model local:NAME)"
         )
-    config = RunConfig(
-        inputs=list(inputs),
-        output=output,
-        errors=errors,
-        input_format=input_format,
-        concurrency=concurrency,
-        limit=limit,
-        use_cache=not no_cache,
-        cache_only=cache_only,
-        cache_dir=cache_dir or default_cache_dir(),
-        keep_ungrounded=keep_ungrounded,
-        quiet=quiet,
-        labels=labels,
-        model=ModelConfig(
-            model=model,
-            base_url=None if local else base_url,
-            api_key=None if local else api_key,
-            mode=mode,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            timeout=timeout or (LOCAL_TIMEOUT if local else ModelConfig.timeout),
-            max_retries=retries,
-            max_reasks=reasks,
-            prompt_variant=prompt_variant or ("compact" if local else "full"),
-            results=results_mode or ("rule" if local else "anchored"),
-        ),
-    )
+    from extractor.api import ConfigError, build_config
+
+    try:  # the library's own settings, so `extractor run` and `Extractor(...)` agree
+        config = build_config(
+            inputs, output=output, errors=errors, input_format=input_format, model=model,
+            base_url=base_url, api_key=api_key, concurrency=concurrency, cache_dir=cache_dir,
+            no_cache=no_cache, cache_only=cache_only, limit=limit, mode=mode,
+            prompt=prompt_variant, results=results_mode, labels=labels,
+            temperature=temperature, max_tokens=max_tokens, timeout=timeout, retries=retries,
+            reasks=reasks, keep_ungrounded=keep_ungrounded, quiet=quiet,
+        )  # fmt: skip
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
     if engine == "ray":
         from extractor.commands.ray_engine import execute_ray
 
@@ -243,32 +228,11 @@ def run_command(
 
 
 def _make_call(config: RunConfig, stack: contextlib.ExitStack) -> Callable[[], ModelCall]:
-    """The real call, built on first use: a run answered from the cache imports no SDK and
-    starts no local server. `config` is not changed: the local server's address goes into a
-    copy of the model settings, for the call alone."""
+    """The library's call factory (`extractor.api.make_call`), with notices on stderr."""
+    from extractor.api import make_call
+
     notice = None if config.quiet else (lambda m: _err(f"warning: {m}"))
-
-    def factory() -> ModelCall:
-        if config.model.model.startswith("local:"):
-            from extractor.local import local_endpoint
-
-            # One slot per request in flight (execute caps those at LOCAL_SLOTS): llama.cpp
-            # serves each slot with its share of the context, and a request never waits for
-            # a slot, so waiting never counts against its timeout.
-            endpoint = local_endpoint(config.model.model, parallel=config.concurrency)
-            model = dataclasses.replace(config.model, base_url=stack.enter_context(endpoint))
-            import httpx
-
-            from extractor.openai_call import OpenAICall
-
-            # HTTP(S)_PROXY must not capture the loopback server: its traffic stays on the machine.
-            client = httpx.AsyncClient(trust_env=False)
-            return OpenAICall(model, http_client=client, notice=notice)
-        from extractor.openai_call import OpenAICall
-
-        return OpenAICall(config.model, notice=notice)
-
-    return factory
+    return make_call(config, stack, notice=notice)
 
 
 def execute(config: RunConfig) -> int:
