@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 from extractor.cache import ResponseCache, cache_key, url_endpoint
 from extractor.call import CallError, FatalError, ModelCall, Reply
-from extractor.config import RunConfig
+from extractor.config import FALLBACK_ORDER, RunConfig
 from extractor.core.facts import PaperFacts, analyze
 from extractor.core.ground import ground
 from extractor.core.labels import LabelPolicy
@@ -72,6 +72,10 @@ class Pipeline:
         self._slots = asyncio.Semaphore(config.concurrency)
         self._fatal: FatalError | None = None
         self._reply_model = reply_model(config.model.results)
+        # The cache key names the mode that answered: `auto` looks an answer up under each
+        # mode it may use, so switching between auto and an explicit mode re-pays nothing.
+        modes = FALLBACK_ORDER if config.model.mode == "auto" else (config.model.mode,)
+        self._key_models = {m: replace(config.model, mode=m) for m in modes}
         self._schema_version = schema_version(config.model.results)
         self._labels = LabelPolicy.parse(config.labels)
 
@@ -125,15 +129,18 @@ class Pipeline:
                 if self._fatal is not None:
                     break
                 abstract, warnings = self._prompt_abstract(paper)
-                key = cache_key(
-                    self.config.model,
-                    self.endpoint,
-                    self.prompt.version,
-                    self._schema_version,
-                    paper.title,
-                    abstract,
-                )
-                hit = self.cache.get_reply(key) if self.cache is not None else None
+                keys = {
+                    mode: cache_key(
+                        model,
+                        self.endpoint,
+                        self.prompt.version,
+                        self._schema_version,
+                        paper.title,
+                        abstract,
+                    )
+                    for mode, model in self._key_models.items()
+                }
+                hit = self._lookup(keys)
                 # What the text says is computed once, for the prompt and the grounding.
                 facts = analyze(paper.title, paper.abstract)
                 # A cached answer is finished on the spot: no task, no scheduling, which is
@@ -145,7 +152,9 @@ class Pipeline:
                     message = "not in the response cache (--cache-only sends no request)"
                     slot = Outcome(error=self._error_record(paper, "not_cached", message, 0))
                 else:
-                    slot = asyncio.create_task(self._request(paper, facts, abstract, warnings, key))
+                    slot = asyncio.create_task(
+                        self._request(paper, facts, abstract, warnings, keys)
+                    )
                 await window.put(slot)
         finally:
             await window.put(None)
@@ -180,8 +189,24 @@ class Pipeline:
         )
         return paper.abstract[:limit], warnings
 
+    def _lookup(self, keys: dict[str, str]) -> Reply | None:
+        """The cached answer under the first mode that has one (`auto` tries them in its
+        fallback order), with that mode."""
+        if self.cache is None:
+            return None
+        for mode, key in keys.items():
+            hit = self.cache.get_reply(key)
+            if hit is not None:
+                return replace(hit, mode=mode)
+        return None
+
     async def _request(
-        self, paper: Paper, facts: PaperFacts, abstract: str, warnings: list[str], key: str
+        self,
+        paper: Paper,
+        facts: PaperFacts,
+        abstract: str,
+        warnings: list[str],
+        keys: dict[str, str],
     ) -> Outcome:
         async with self._slots:
             if self._fatal is not None:
@@ -200,6 +225,8 @@ class Pipeline:
                     output_tokens=e.usage[1],
                 )
         if self.cache is not None:
+            # under the mode that answered, so a later run in that mode or in auto finds it
+            key = keys.get(reply.mode or "") or next(iter(keys.values()))
             self.cache.set_reply(key, reply)
         return self._finish_contained(paper, facts, reply, warnings, cached=False)
 
