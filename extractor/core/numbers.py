@@ -298,8 +298,11 @@ def mine_numbers(
     `fields` holds, per field, its name, its text and the ranges to skip (its URLs)."""
     out: list[Number] = []
     for field, text, excluded in fields:
+        raws = _scan(text, excluded)
+        if not raws:
+            continue
         sentences = Sentences(text)
-        for raw in _scan(text, excluded):
+        for raw in raws:
             clause = clause_of(text, raw.start, raw.end, sentences)
             out.append(
                 Number(
