@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
 from extractor.cache import ResponseCache
-from extractor.call import CallError, FatalError, ModelCall
+from extractor.call import CallError, FatalError, ModelCall, Reply
 from extractor.config import RunConfig
 from extractor.core.paper import Paper
 from extractor.progress import Counters, Progress
@@ -132,7 +132,7 @@ class Pipeline:
                 if self._fatal is not None:
                     break
                 prepared = self.stages.prepare(paper)
-                hit = self.cache.get_reply(prepared.key) if self.cache is not None else None
+                hit = self._lookup(prepared)
                 # A cached answer is finished on the spot: no task, no scheduling, which is
                 # most of what a record costs when a rerun is served from the cache.
                 slot: Slot
@@ -165,6 +165,17 @@ class Pipeline:
             summary.failed += 1
             c.failed += 1
 
+    def _lookup(self, prepared: Prepared) -> Reply | None:
+        """The cached answer under the first mode that has one (`auto` tries them in its
+        fallback order), with that mode."""
+        if self.cache is None:
+            return None
+        for mode, key in prepared.keys.items():
+            hit = self.cache.get_reply(key)
+            if hit is not None:
+                return dataclasses.replace(hit, mode=mode)
+        return None
+
     async def _request(self, prepared: Prepared) -> Outcome:
         async with self._slots:
             if self._fatal is not None:
@@ -181,5 +192,6 @@ class Pipeline:
                     output_tokens=e.usage[1],
                 )
         if self.cache is not None:
-            self.cache.set_reply(prepared.key, reply)
+            # under the mode that answered, so a later run in that mode or in auto finds it
+            self.cache.set_reply(prepared.key_for(reply), reply)
         return self.stages.finish(prepared, reply, cached=False)

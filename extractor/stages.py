@@ -18,12 +18,14 @@ settings (`Stages.from_config`) and can be pickled to other processes with them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from extractor.cache import cache_key, url_endpoint
 from extractor.call import Messages, Reply
-from extractor.config import MAX_ABSTRACT_CHARS, ModelConfig, RunConfig
+from extractor.config import FALLBACK_ORDER, MAX_ABSTRACT_CHARS, ModelConfig, RunConfig
 from extractor.core.facts import PaperFacts, analyze
 from extractor.core.ground import ground
 from extractor.core.labels import LabelPolicy
@@ -52,8 +54,20 @@ class Prepared:
     facts: PaperFacts
     abstract: str  # as the prompt shows it (cut at max_abstract_chars)
     warnings: tuple[str, ...]
-    key: str
+    # The cache key of its answer under each mode that may answer (`auto`: each of its
+    # fallback order, tried in that order; an explicit mode: that one), so switching between
+    # auto and an explicit mode re-pays nothing.
+    keys: dict[str, str]
     prompt: Prompt = field(repr=False)
+
+    @property
+    def key(self) -> str:
+        """The key under the first mode (the one an engine without fallback uses)."""
+        return next(iter(self.keys.values()))
+
+    def key_for(self, reply: Reply) -> str:
+        """Where an answer is cached: under the mode that answered."""
+        return self.keys.get(reply.mode or "") or self.key
 
     @property
     def shown_numbers(self) -> list[Number]:
@@ -92,23 +106,29 @@ class Stages:
     def schema_version(self) -> str:
         return schema_version(self.model.results)
 
+    @cached_property
+    def key_models(self) -> dict[str, ModelConfig]:
+        """The settings each mode's answer is cached under: `auto` may be answered in any
+        mode of its fallback order, an explicit mode in that one."""
+        modes = FALLBACK_ORDER if self.model.mode == "auto" else (self.model.mode,)
+        return {m: dataclasses.replace(self.model, mode=m) for m in modes}
+
     @property
     def policy(self) -> LabelPolicy:
         return _policy(self.labels)
 
     def prepare(self, paper: Paper) -> Prepared:
         abstract, warnings = prompt_abstract(paper, self.max_abstract_chars)
-        key = cache_key(
-            self.model,
-            self.endpoint,
-            self.prompt.version,
-            self.schema_version,
-            paper.title,
-            abstract,
-        )
+        keys = {
+            mode: cache_key(
+                model, self.endpoint, self.prompt.version, self.schema_version,
+                paper.title, abstract,
+            )
+            for mode, model in self.key_models.items()
+        }  # fmt: skip
         # What the text says is computed once, for the prompt and the grounding.
         facts = analyze(paper.title, paper.abstract)
-        return Prepared(paper, facts, abstract, tuple(warnings), key, self.prompt)
+        return Prepared(paper, facts, abstract, tuple(warnings), keys, self.prompt)
 
     def finish(self, prepared: Prepared, reply: Reply, *, cached: bool) -> Outcome:
         """The grounded record, with whatever validation or grounding raises contained to

@@ -53,6 +53,14 @@ class Model(BaseModel):
         description="Parameter count as written in the text for this model ('7B', '3B, 8B'), else null.",
     )
 
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        # small models write the JSON null as a string
+        if isinstance(v, str) and v.strip().lower() in {"", "null", "none", "n/a"}:
+            return None
+        return v
+
 
 class Result(BaseModel):
     model_config = ConfigDict(extra="ignore")
