@@ -9,6 +9,9 @@ keep-alive, no framework: the server must cost less than the client it measures.
 
 `--port 0` takes a free port (printed on the "ready" line); `--stall-title TEXT` never answers
 a paper whose title contains TEXT (a request that hangs, for interrupting a run mid-way).
+`--capacity N` serves at most N completions at once (the others wait their turn: an endpoint
+whose limit is N / latency records a second); `--fail-after A --fail-count B` answers
+completions A+1 to A+B with HTTP 500 and `Retry-After: 0` (a 500 storm in the middle of a run).
 
 With `--rpm`/`--tpm` it enforces rate limits as a provider does: token buckets refilled
 continuously at the limit / 60 per second, holding `--burst` seconds of it; a request that
@@ -139,6 +142,21 @@ def _answer(body: bytes, limits: Limits | None = None) -> bytes:
     ).encode()
 
 
+class _Faults:
+    def __init__(self, capacity: int | None, fail_after: int, fail_count: int):
+        self.slots = asyncio.Semaphore(capacity) if capacity else None
+        self.fail_after = fail_after
+        self.fail_count = fail_count
+        self.completions = 0
+
+    def storm(self) -> bool:
+        self.completions += 1
+        return self.fail_after < self.completions <= self.fail_after + self.fail_count
+
+
+_FAILED = b'{"error": {"message": "injected server error", "type": "server_error"}}'
+
+
 _MODELS = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
 
 
@@ -155,6 +173,7 @@ async def _handle(
     latency: float,
     stall_title: str | None = None,
     limits: Limits | None = None,
+    faults: _Faults | None = None,
 ) -> None:
     try:
         while True:
@@ -178,10 +197,15 @@ async def _handle(
                 admitted, extra = limits.admit() if limits else (True, b"")
                 if not admitted:
                     status, payload = b"429 Too Many Requests", _THROTTLED
+                elif faults is not None and faults.storm():
+                    status, payload = b"500 Internal Server Error\r\nRetry-After: 0", _FAILED
                 else:
                     if _stalls(body, stall_title):
                         await asyncio.Event().wait()  # forever: until the client goes away
-                    if latency:
+                    if faults is not None and faults.slots is not None:
+                        async with faults.slots:
+                            await asyncio.sleep(latency)
+                    elif latency:
                         await asyncio.sleep(latency)
                     payload = _answer(body, limits)
             writer.write(
@@ -200,10 +224,21 @@ async def _handle(
 
 
 async def serve(
-    port: int, latency: float, stall_title: str | None = None, limits: Limits | None = None
+    port: int,
+    latency: float,
+    stall_title: str | None = None,
+    limits: Limits | None = None,
+    *,
+    capacity: int | None = None,
+    fail_after: int = 0,
+    fail_count: int = 0,
 ) -> None:
+    faults = _Faults(capacity, fail_after, fail_count)
     server = await asyncio.start_server(
-        lambda r, w: _handle(r, w, latency, stall_title, limits), "127.0.0.1", port, backlog=1024
+        lambda r, w: _handle(r, w, latency, stall_title, limits, faults),
+        "127.0.0.1",
+        port,
+        backlog=1024,
     )
     async with server:
         port = server.sockets[0].getsockname()[1]
@@ -225,6 +260,9 @@ def main() -> None:
         "--prompt-tokens", type=int, default=900, help="usage reported, and charged"
     )
     parser.add_argument("--completion-tokens", type=int, default=60)
+    parser.add_argument("--capacity", type=int, help="completions served at once (default: all)")
+    parser.add_argument("--fail-after", type=int, default=0, help="completions before the storm")
+    parser.add_argument("--fail-count", type=int, default=0, help="completions answered with 500")
     args = parser.parse_args()
     limits = Limits(
         rpm=args.rpm,
@@ -234,7 +272,17 @@ def main() -> None:
         completion_tokens=args.completion_tokens,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.latency, args.stall_title, limits))
+        asyncio.run(
+            serve(
+                args.port,
+                args.latency,
+                args.stall_title,
+                limits,
+                capacity=args.capacity,
+                fail_after=args.fail_after,
+                fail_count=args.fail_count,
+            )
+        )
 
 
 if __name__ == "__main__":

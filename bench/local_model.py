@@ -165,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--results",
         default="anchored",
-        choices=("anchored", "free"),
-        help="anchored: numbers listed with ids, cited by id; free: written out (issue 8)",
+        choices=("anchored", "rule", "free"),
+        help="anchored: numbers listed with ids, cited by id; rule: results not asked; "
+        "free: written out (issue 8)",
     )
     ap.add_argument("--max-tokens", type=int, default=2048)
     ap.add_argument("--json", action="store_true", help="one JSON row per setting on stdout")

@@ -68,7 +68,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def fake_endpoint(latency: float) -> Iterator[str]:
+def fake_endpoint(latency: float, capacity: int | None = None) -> Iterator[str]:
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -78,6 +78,7 @@ def fake_endpoint(latency: float) -> Iterator[str]:
             str(port),
             "--latency",
             str(latency),
+            *(["--capacity", str(capacity)] if capacity else []),
         ],
         stdout=subprocess.PIPE,
         text=True,

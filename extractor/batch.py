@@ -42,10 +42,10 @@ from typing import Any
 import httpx
 
 from extractor.config import ModelConfig, RunConfig
-from extractor.core.facts import analyze
 from extractor.core.paper import Paper
 from extractor.pipeline import Pipeline
 from extractor.pricing import Price, dollars, estimate_tokens
+from extractor.stages import Prepared
 
 MAX_REQUESTS = 50_000  # OpenAI's limits for one batch
 MAX_BYTES = 200 * 1024 * 1024 - 1024 * 1024  # 200 MB, less a margin
@@ -351,15 +351,16 @@ async def write_requests(
         if limit is not None and n >= limit:
             break
         pending.records += 1
-        abstract, _warnings, key = pipeline.prepare(paper)
-        if pipeline.cache is not None and pipeline.cache.get_reply(key) is not None:
+        prepared = pipeline.stages.prepare(paper)
+        key = prepared.key
+        if _cached(pipeline, prepared):
             pending.cached += 1
             continue
         if key in seen or held(key):
             pending.held += 1
             continue
         seen.add(key)
-        messages = pipeline.messages(paper, analyze(paper.title, paper.abstract), abstract)
+        messages = prepared.messages()
         tokens = estimate_tokens(messages)
         if budget is not None and budget.reserve(tokens, max_tokens, batch=True) < 0:
             pending.over_budget += 1
@@ -370,6 +371,12 @@ async def write_requests(
     if budget is not None:
         budget.reserved = 0.0  # the answers are charged as the final pass validates them
     return pending
+
+
+def _cached(pipeline: Pipeline, prepared: Prepared) -> bool:
+    """Whether an answer is cached under any mode the run may be answered in."""
+    cache = pipeline.cache
+    return cache is not None and any(cache.get_reply(k) is not None for k in prepared.keys.values())
 
 
 # -- dry run ----------------------------------------------------------------------------
@@ -386,15 +393,14 @@ def dry_run(
         if limit is not None and n >= limit:
             break
         pending.records += 1
-        abstract, _warnings, key = pipeline.prepare(paper)
-        if pipeline.cache is not None and pipeline.cache.get_reply(key) is not None:
+        prepared = pipeline.stages.prepare(paper)
+        if _cached(pipeline, prepared):
             pending.cached += 1
             continue
-        if key in seen:
+        if prepared.key in seen:
             continue
-        seen.add(key)
-        messages = pipeline.messages(paper, analyze(paper.title, paper.abstract), abstract)
-        pending.prompt_tokens += estimate_tokens(messages)
+        seen.add(prepared.key)
+        pending.prompt_tokens += estimate_tokens(prepared.messages())
         pending.new += 1
     out_mean, out_source = _output_estimate(pipeline)
     out_tokens = int(pending.new * out_mean)

@@ -11,33 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
-from extractor.cache import ResponseCache, cache_key, url_endpoint
+from extractor.cache import ResponseCache
 from extractor.call import PREFILLED, CallError, FatalError, ModelCall, Reply
 from extractor.config import RunConfig
-from extractor.core.facts import PaperFacts, analyze
-from extractor.core.ground import ground
-from extractor.core.labels import LabelPolicy
 from extractor.core.paper import Paper
-from extractor.core.schema import reply_model, schema_version
 from extractor.pricing import Budget, Price, estimate_tokens
 from extractor.progress import Counters, Progress
 from extractor.prompt import Prompt
-from extractor.write import JsonlWriter
+from extractor.stages import Outcome, Prepared, Stages, error_record
 
 
-@dataclass
-class Outcome:
-    record: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    cached: bool = False
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0  # dollars this record's requests cost (0 when the price is unknown)
-    not_sent: bool = False
+class Sink(Protocol):
+    """Where records (or error records) go: a `JsonlWriter`, or the library API's queue."""
+
+    def write(self, obj: dict[str, Any]) -> None: ...
 
 
 # A window slot: a finished outcome (served from the cache) or a request still in flight.
@@ -74,6 +66,7 @@ class Pipeline:
         cache: ResponseCache | None,
         *,
         endpoint: str | None = None,
+        slots: asyncio.Semaphore | None = None,
         price: Price | None = None,
         answers: Answers | None = None,
     ):
@@ -88,23 +81,38 @@ class Pipeline:
         self.cache = cache
         if endpoint is None and cache is not None and config.model.model.startswith("local:"):
             raise ValueError("a local model's cache key needs the identity of its model file")
-        self.endpoint = endpoint if endpoint is not None else url_endpoint(config.model.base_url)
-        self._slots = asyncio.Semaphore(config.concurrency)
-        self._fatal: FatalError | None = None
-        self._reply_model = reply_model(config.model.results)
-        self._schema_version = schema_version(config.model.results)
-        self._labels = LabelPolicy.parse(config.labels)
+        self.stages = Stages.from_config(config, endpoint)
+        if prompt is not self.stages.prompt:  # a caller's own prompt (tests, benchmarks)
+            self.stages = dataclasses.replace(self.stages, prompt=prompt)
+        if price is not None:
+            self.stages = dataclasses.replace(self.stages, price=price)
+        self.endpoint = self.stages.endpoint
         self.price = price
         self.answers = answers
         max_cost = config.scale.max_cost
         if max_cost is not None and price is None:
             raise ValueError("--max-cost needs the model's price (--price-in/--price-out)")
         self.budget = Budget(max_cost, price) if max_cost is not None and price else None
+        # Shared by several runs of one client (the library API): requests in flight, all told.
+        self._slots = slots or asyncio.Semaphore(config.concurrency)
+        self._fatal: FatalError | None = None
+        self.summary: Summary | None = None
 
     async def run(
-        self, papers: Iterable[Paper], out: JsonlWriter, errors: JsonlWriter, progress: Progress
+        self,
+        papers: Iterable[Paper],
+        out: Sink,
+        errors: Sink,
+        progress: Progress,
+        *,
+        ready: Callable[[], Awaitable[None]] | None = None,
     ) -> Summary:
-        summary = Summary(progress.c, spent_cost=0.0 if self.price is not None else None)
+        """`ready`, when given, is awaited after each record is written: a reader slower than
+        the endpoint (the library API's consumer) holds the run back instead of piling up."""
+        # readable while the run goes on
+        summary = self.summary = Summary(
+            progress.c, spent_cost=0.0 if self.price is not None else None
+        )
         # Wide enough that a slow record at the head does not idle the other slots,
         # narrow enough that finished records never pile up in memory.
         window: asyncio.Queue[Slot | None] = asyncio.Queue(
@@ -120,6 +128,8 @@ class Pipeline:
                     raise self._fatal
                 self._account(outcome, summary, out, errors)
                 progress.update()
+                if ready is not None:
+                    await ready()
             await producer  # re-raises a reader error
         finally:
             # Interrupted or failed: what already finished is still written, in order, up to
@@ -150,67 +160,31 @@ class Pipeline:
                     break
                 if self._fatal is not None:
                     break
-                abstract, warnings, key = self.prepare(paper)
-                hit = self.cache.get_reply(key) if self.cache is not None else None
-                # What the text says is computed once, for the prompt and the grounding.
-                facts = analyze(paper.title, paper.abstract)
+                prepared = self.stages.prepare(paper)
+                hit = self._lookup(prepared)
                 # A cached answer is finished on the spot: no task, no scheduling, which is
                 # most of what a record costs when a rerun is served from the cache.
                 slot: Slot
                 if hit is not None:
-                    slot = self._finish_contained(paper, facts, hit, warnings, cached=True)
+                    slot = self.stages.finish(prepared, hit, cached=True)
                 elif self.config.cache_only:
                     message = "not in the response cache (--cache-only sends no request)"
-                    slot = Outcome(error=self._error_record(paper, "not_cached", message, 0))
+                    slot = Outcome(error=error_record(paper, "not_cached", message, 0))
                 elif (
                     self.budget is not None
                     and self.budget.exhausted
-                    and (self.answers is None or self.answers.answer(key) is None)
+                    and (self.answers is None or self.answers.answer(prepared.key) is None)
                 ):
                     slot = self._not_sent(paper)
-                elif self.answers is not None and (failed := self.answers.failure(key)):
-                    slot = Outcome(error=self._error_record(paper, *failed))
+                elif self.answers is not None and (failed := self.answers.failure(prepared.key)):
+                    slot = Outcome(error=error_record(paper, *failed))
                 else:
-                    slot = asyncio.create_task(self._request(paper, facts, abstract, warnings, key))
+                    slot = asyncio.create_task(self._request(prepared))
                 await window.put(slot)
         finally:
             await window.put(None)
 
-    def prepare(self, paper: Paper) -> tuple[str, list[str], str]:
-        """The abstract as the prompt shows it, the record's warnings so far, its cache key."""
-        abstract, warnings = self._prompt_abstract(paper)
-        key = cache_key(
-            self.config.model,
-            self.endpoint,
-            self.prompt.version,
-            self._schema_version,
-            paper.title,
-            abstract,
-        )
-        return abstract, warnings, key
-
-    def messages(self, paper: Paper, facts: PaperFacts, abstract: str) -> list[dict[str, str]]:
-        """The chat messages of the record's request (live or in a batch file)."""
-        # A number past the prompt's cut is not shown, so it cannot be cited.
-        shown = [n for n in facts.numbers if n.field == "title" or n.end <= len(abstract)]
-        return self.prompt.messages(paper.title, abstract, shown)
-
-    def cost(self, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float | None:
-        if self.price is None:
-            return None
-        return self.price.cost(input_tokens, output_tokens, batch=batch)
-
-    def _not_sent(self, paper: Paper) -> Outcome:
-        limit = self.config.scale.max_cost
-        message = (
-            f"not sent: the run reached --max-cost {limit:g}; run the same command again "
-            "(with a higher --max-cost) to go on"
-        )
-        return Outcome(error=self._error_record(paper, "max_cost", message, 0), not_sent=True)
-
-    def _account(
-        self, outcome: Outcome, summary: Summary, out: JsonlWriter, errors: JsonlWriter
-    ) -> None:
+    def _account(self, outcome: Outcome, summary: Summary, out: Sink, errors: Sink) -> None:
         c = summary.counters
         c.done += 1
         c.input_tokens += outcome.input_tokens
@@ -231,45 +205,52 @@ class Pipeline:
             summary.failed += 1
             c.failed += 1
 
-    def _prompt_abstract(self, paper: Paper) -> tuple[str, list[str]]:
-        warnings = list(paper.warnings)
-        limit = self.config.max_abstract_chars
-        if len(paper.abstract) <= limit:
-            return paper.abstract, warnings
-        warnings.append(
-            f"abstract truncated from {len(paper.abstract)} to {limit} characters for the prompt"
+    def _not_sent(self, paper: Paper) -> Outcome:
+        limit = self.config.scale.max_cost
+        message = (
+            f"not sent: the run reached --max-cost {limit:g}; run the same command again "
+            "(with a higher --max-cost) to go on"
         )
-        return paper.abstract[:limit], warnings
+        return Outcome(error=error_record(paper, "max_cost", message, 0), not_sent=True)
 
-    async def _request(
-        self, paper: Paper, facts: PaperFacts, abstract: str, warnings: list[str], key: str
-    ) -> Outcome:
+    def _lookup(self, prepared: Prepared) -> Reply | None:
+        """The cached answer under the first mode that has one (`auto` tries them in its
+        fallback order), with that mode."""
+        if self.cache is None:
+            return None
+        for mode, key in prepared.keys.items():
+            hit = self.cache.get_reply(key)
+            if hit is not None:
+                return dataclasses.replace(hit, mode=mode)
+        return None
+
+    async def _request(self, prepared: Prepared) -> Outcome:
         async with self._slots:
             if self._fatal is not None:
                 return Outcome()
-            messages = self.messages(paper, facts, abstract)
-            answer = self.answers.answer(key) if self.answers is not None else None
+            messages = prepared.messages()
+            answer = self.answers.answer(prepared.key) if self.answers is not None else None
             if answer is not None:
                 PREFILLED.set([answer])  # this task's first chat completion is the batch's
             reserved = 0.0
             # A batch's answer was reserved for when its request line was written.
             if self.budget is not None and answer is None:
                 reserved = self.budget.reserve(
-                    estimate_tokens(messages), self.config.model.max_tokens, batch=bool(answer)
+                    estimate_tokens(messages), self.config.model.max_tokens
                 )
                 if reserved < 0:
-                    return self._not_sent(paper)
+                    return self._not_sent(prepared.paper)
             try:
                 reply = await self.call(messages)
             except FatalError as e:
                 self._fatal = self._fatal or e
                 return Outcome()
             except CallError as e:
-                cost = self.cost(*e.usage, batch=answer is not None) or 0.0
+                cost = self.stages.cost(*e.usage, batch=answer is not None) or 0.0
                 if self.budget is not None:
                     self.budget.settle(reserved, cost)
                 return Outcome(
-                    error=self._error_record(paper, e.type, e.message, e.attempts),
+                    error=error_record(prepared.paper, e.type, e.message, e.attempts),
                     input_tokens=e.usage[0],
                     output_tokens=e.usage[1],
                     cost=cost,
@@ -279,84 +260,9 @@ class Pipeline:
             if answer is not None:
                 reply.batch = True
             if self.budget is not None:
-                spent = self.cost(reply.input_tokens, reply.output_tokens, batch=reply.batch)
+                spent = self.stages.cost(reply.input_tokens, reply.output_tokens, batch=reply.batch)
                 self.budget.settle(reserved, spent or 0.0)
         if self.cache is not None:
-            self.cache.set_reply(key, reply)
-        return self._finish_contained(paper, facts, reply, warnings, cached=False)
-
-    def _finish_contained(
-        self, paper: Paper, facts: PaperFacts, reply: Reply, warnings: list[str], *, cached: bool
-    ) -> Outcome:
-        """`_finish`, with whatever it raises contained to this one record.
-
-        Validation and grounding run on answers nobody vetted (a model's, an old cache
-        entry's); a bug or an odd answer there must cost this record, as an `internal_error`
-        in the errors file, not the run. The answer stays cached: fixing the bug and running
-        the same command again finishes it without a request.
-        """
-        try:
-            return self._finish(paper, facts, reply, warnings, cached=cached)
-        except Exception as e:  # KeyboardInterrupt and cancellation still stop the run
-            return Outcome(
-                error=self._error_record(paper, "internal_error", _one_line(e), reply.attempts),
-                cached=cached,
-                input_tokens=reply.input_tokens,
-                output_tokens=reply.output_tokens,
-            )
-
-    def _finish(
-        self, paper: Paper, facts: PaperFacts, reply: Reply, warnings: list[str], *, cached: bool
-    ) -> Outcome:
-        cost = self.cost(reply.input_tokens, reply.output_tokens, batch=reply.batch)
-        grounded = ground(
-            self._reply_model.model_validate(reply.extraction),
-            facts,
-            keep_ungrounded=self.config.keep_ungrounded,
-            policy=self._labels,
-        )
-        source: dict[str, Any] = {"path": paper.path, "line": paper.line}
-        if paper.url:
-            source["url"] = paper.url
-        record = {
-            "id": paper.id,
-            "title": paper.title,
-            "abstract": paper.abstract,
-            "source": source,
-            "extraction": grounded.extraction.model_dump(warnings=False),  # JSON-native types only
-            "spans": grounded.spans,
-            "meta": {
-                "model": self.config.model.model,
-                "prompt_version": self.prompt.version,
-                "schema_version": self._schema_version,
-                "cached": cached,
-                "attempts": reply.attempts,
-                "input_tokens": reply.input_tokens,
-                "output_tokens": reply.output_tokens,
-                "mode": reply.mode,
-                "cost_usd": None if cost is None else round(cost, 8),
-            },
-            "warnings": warnings + list(grounded.warnings),
-        }
-        return Outcome(
-            record=record,
-            cached=cached,
-            input_tokens=reply.input_tokens,
-            output_tokens=reply.output_tokens,
-            cost=cost or 0.0,
-        )
-
-    @staticmethod
-    def _error_record(paper: Paper, type_: str, message: str, attempts: int) -> dict[str, Any]:
-        return {
-            "id": paper.id,
-            "title": paper.title,
-            "source": {"path": paper.path, "line": paper.line},
-            "error": {"type": type_, "message": message, "attempts": attempts},
-        }
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    """`Type: message` on one line, cut short: pydantic's errors run to many lines."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+            # under the mode that answered, so a later run in that mode or in auto finds it
+            self.cache.set_reply(prepared.key_for(reply), reply)
+        return self.stages.finish(prepared, reply, cached=False)

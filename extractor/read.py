@@ -171,6 +171,12 @@ def _from_fields(row: dict[str, object], path: str, line: int, warn: Warn) -> Pa
     )
 
 
+def paper_from_fields(row: dict[str, object], path: str, line: int, warn: Warn) -> Paper | None:
+    """The paper a JSONL object or CSV row holds (or a mapping given to the library API):
+    `title`, `abstract`, optional `id` and `url`. None, with a warning, without an abstract."""
+    return _from_fields(row, path, line, warn)
+
+
 def read_jsonl(lines: Iterable[str], path: str, warn: Warn) -> Iterator[Paper]:
     for lineno, row in json_objects(lines, path, warn):
         if (paper := _from_fields(row, path, lineno, warn)) is not None:

@@ -146,13 +146,14 @@ async def _record(
     out: Path,
     mode: str = "json_schema",
     max_tokens: int = 2048,
+    results: str = "rule",
 ) -> dict[str, Any]:
     from extractor.call import FatalError
     from extractor.config import LOCAL_TIMEOUT, ModelConfig, RunConfig
     from extractor.logs import configure
 
     configure()  # the libraries' loggers stay quiet, as under the CLI
-    from extractor.core.schema import SCHEMA_VERSION
+    from extractor.core.schema import schema_version
     from extractor.local import local_endpoint
     from extractor.openai_call import OpenAICall
     from extractor.pipeline import Pipeline
@@ -169,7 +170,9 @@ async def _record(
         mode=mode,
         timeout=LOCAL_TIMEOUT,
         max_tokens=max_tokens,
+        results=results,
     )
+    prompt = load_prompt("compact", results)
     transport = RecordingTransport(httpx.AsyncHTTPTransport())
     stopped: str | None = None
     started = time.monotonic()
@@ -177,7 +180,7 @@ async def _record(
         config.model.base_url = base_url
         async with httpx.AsyncClient(transport=transport) as client:
             call = OpenAICall(config.model, http_client=client)
-            pipeline = Pipeline(config, call, load_prompt("compact"), None)
+            pipeline = Pipeline(config, call, prompt, None)
             sink = JsonlWriter(os.devnull)
             errors = JsonlWriter(str(out.with_suffix(".errors.jsonl")), lazy=True)
             papers = read_inputs([str(papers_path)], None, print)
@@ -198,8 +201,9 @@ async def _record(
             "seconds": round(time.monotonic() - started, 1),
             "server": f"llama.cpp server embedded by xllamacpp {getattr(xllamacpp, '__version__', '?')}",
             "model": model,
-            "prompt_version": load_prompt("compact").version,
-            "schema_version": SCHEMA_VERSION,
+            "results": results,
+            "prompt_version": prompt.version,
+            "schema_version": schema_version(results),
             "machine": f"{platform.machine()}, {platform.system()}",
             "date": dt.date.today().isoformat(),
         },
@@ -220,9 +224,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3)
     parser.add_argument("--mode", default="json_schema", choices=["json_schema", "tools", "json"])
     parser.add_argument("--max-tokens", type=int, default=2048)
+    parser.add_argument(
+        "--results", default="rule", choices=["anchored", "rule", "free"], help="results mode"
+    )
     args = parser.parse_args()
     cassette = asyncio.run(
-        _record(args.model, args.papers, args.n, args.out, args.mode, args.max_tokens)
+        _record(args.model, args.papers, args.n, args.out, args.mode, args.max_tokens, args.results)
     )
     args.out.write_text(json.dumps(cassette, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"recorded {len(cassette['interactions'])} exchanges -> {args.out}")

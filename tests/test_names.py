@@ -87,4 +87,18 @@ def test_a_name_listed_as_model_and_benchmark_stays_a_benchmark() -> None:
     )  # fmt: skip
     assert [m.name for m in e.models] == ["GPT-4o"]
     assert e.benchmarks == ["CC-OCR"]
-    assert "dropped model 'CC-OCR': listed as a benchmark too" in warnings
+    assert "dropped model 'CC-OCR': the text calls it a benchmark" in warnings
+
+
+def test_a_name_the_text_does_not_call_a_benchmark_stays_a_model() -> None:
+    text = "We propose an architecture termed AdapNet++ with 10x fewer parameters."
+    e, warnings = run(
+        {
+            "models": [{"name": "AdapNet++", "role": "proposed", "size": "null"}],
+            "benchmarks": ["AdapNet++"],
+        },
+        text,
+    )
+    assert [(m.name, m.size) for m in e.models] == [("AdapNet++", None)]
+    assert e.benchmarks == []
+    assert "dropped benchmark 'AdapNet++': listed as a model, not called a benchmark" in warnings

@@ -302,3 +302,17 @@ def test_a_remote_model_is_shown_the_mined_numbers_and_cites_them_by_id(
     [r] = record["extraction"]["results"]
     assert (r["value"], r["unit"], r["delta"], r["benchmark"]) == (3.0, "x", True, "MMBench")
     assert record["meta"]["prompt_version"].startswith("full-a-")
+
+
+def test_auto_finds_answers_cached_under_an_explicit_mode_and_says_which(
+    api: Any, tmp_path: Path
+) -> None:
+    route = api.post("/chat/completions").mock(side_effect=answer)
+    src = write_jsonl(tmp_path / "in.jsonl", papers(2))
+    assert invoke(str(src), "-o", str(tmp_path / "a.jsonl"), "--mode", "json_schema").exit_code == 0
+    assert route.call_count == 2
+    again = invoke(str(src), "-o", str(tmp_path / "b.jsonl"))  # --mode auto, the default
+    assert again.exit_code == 0
+    assert route.call_count == 2  # nothing asked again
+    assert [r["meta"]["mode"] for r in read_jsonl(tmp_path / "b.jsonl")] == ["json_schema"] * 2
+    assert all(r["meta"]["cached"] for r in read_jsonl(tmp_path / "b.jsonl"))

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import respx
 
-import extractor.pipeline
+import extractor.stages
 from tests.conftest import BASE_URL, models_list
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 
@@ -31,14 +31,14 @@ def api() -> Any:
 def test_an_exception_in_grounding_fails_that_record_only(
     api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_ground = extractor.pipeline.ground
+    real_ground = extractor.stages.ground
 
     def ground(extraction: Any, facts: Any, *args: Any, **kwargs: Any) -> Any:
         if "FooNet1" in facts.title.text:
             raise RuntimeError("a bug in grounding\nwith a second line")
         return real_ground(extraction, facts, *args, **kwargs)
 
-    monkeypatch.setattr(extractor.pipeline, "ground", ground)
+    monkeypatch.setattr(extractor.stages, "ground", ground)
     api.post("/chat/completions").mock(side_effect=answer)
     src = write_jsonl(tmp_path / "in.jsonl", papers(3))
     result = invoke(str(src), "-o", str(tmp_path / "out.jsonl"))
@@ -56,7 +56,7 @@ def test_an_exception_in_grounding_fails_that_record_only(
 
     # The answer was cached before grounding failed: once the bug is gone, the same command
     # finishes the record without a request.
-    monkeypatch.setattr(extractor.pipeline, "ground", real_ground)
+    monkeypatch.setattr(extractor.stages, "ground", real_ground)
     again = invoke(str(src), "-o", str(tmp_path / "out.jsonl"))
     assert again.exit_code == 0 and "3 cached" in again.stderr
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 3

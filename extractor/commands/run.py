@@ -24,7 +24,6 @@ from extractor.config import (
     MODES,
     ModelConfig,
     RunConfig,
-    default_cache_dir,
 )
 from extractor.core.labels import LabelPolicy
 from extractor.core.schema import RESULT_MODES
@@ -81,6 +80,21 @@ def _err(message: str) -> None:
     is_flag=True,
     help="Send no request: records come from the cache alone (e.g. to re-ground after an "
     "upgrade or with other --labels); papers not cached go to the errors file.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this process; ray: a Ray Data pipeline (pip install 'extractor[ray]'), "
+    "sharded in OUT.ray/, resumable by record id.",
+)
+@click.option(
+    "--actors",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Ray actors (--engine ray).",
 )
 @click.option("-n", "--limit", type=click.IntRange(0), help="Stop after N distinct papers.")
 @click.option(
@@ -167,7 +181,8 @@ def run_command(
     limit: int | None, input_format: str | None, mode: str, prompt_variant: str | None,
     results_mode: str | None, labels: str,
     temperature: float, max_tokens: int, timeout: float | None, retries: int, reasks: int,
-    keep_ungrounded: bool, quiet: bool, cache_only: bool, verbose: bool, **scale: Any,
+    keep_ungrounded: bool, quiet: bool, cache_only: bool, verbose: bool,
+    engine: str = "local", actors: int = 2, **scale: Any,
 ) -> None:  # fmt: skip
     """Extract from INPUT files (papers pages, JSONL or CSV; - for stdin).
 
@@ -205,64 +220,44 @@ def run_command(
             raise click.UsageError(
                 "batch mode keeps its answers in the cache: drop --cache-only/--no-cache"
             )
+        if engine != "local":
+            raise click.UsageError("batch mode runs with --engine local")
     if scaling.batch and (output is None or output == "-"):
         raise click.UsageError("--batch keeps its state beside the output: give -o OUT.jsonl")
-    config = RunConfig(
-        scale=scaling,
-        inputs=list(inputs),
-        output=output,
-        errors=errors,
-        input_format=input_format,
-        concurrency=concurrency,
-        limit=limit,
-        use_cache=not no_cache,
-        cache_only=cache_only,
-        cache_dir=cache_dir or default_cache_dir(),
-        keep_ungrounded=keep_ungrounded,
-        quiet=quiet,
-        labels=labels,
-        model=ModelConfig(
-            model=model,
-            base_url=None if local else base_url,
-            api_key=None if local else api_key,
-            mode=mode,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            timeout=timeout or (LOCAL_TIMEOUT if local else ModelConfig.timeout),
-            max_retries=retries,
-            max_reasks=reasks,
-            prompt_variant=prompt_variant or ("compact" if local else "full"),
-            results=results_mode or ("rule" if local else "anchored"),
-        ),
-    )
+    from extractor.api import ConfigError, build_config
+
+    try:  # the library's own settings, so `extractor run` and `Extractor(...)` agree
+        config = build_config(
+            inputs, output=output, errors=errors, input_format=input_format, model=model,
+            base_url=base_url, api_key=api_key, concurrency=concurrency, cache_dir=cache_dir,
+            no_cache=no_cache, cache_only=cache_only, limit=limit, mode=mode,
+            prompt=prompt_variant, results=results_mode, labels=labels,
+            temperature=temperature, max_tokens=max_tokens, timeout=timeout, retries=retries,
+            reasks=reasks, keep_ungrounded=keep_ungrounded, quiet=quiet,
+        )  # fmt: skip
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    config = dataclasses.replace(config, scale=scaling)
+    if engine == "ray":
+        from extractor.commands.ray_engine import execute_ray
+
+        sys.exit(execute_ray(config, actors=actors, batch_size=max(16, 8 * concurrency)))
     sys.exit(execute(config))
 
 
 def _make_call(
     config: RunConfig, stack: contextlib.ExitStack, limiter: RateLimiter | None = None
 ) -> Callable[[], ModelCall]:
-    """The real call, built on first use: a run answered from the cache imports no SDK and
-    starts no local server. `config` is not changed: the local server's address goes into a
-    copy of the model settings, for the call alone. A remote endpoint's requests go through
-    the rate limiter, and its client serves answers a batch already obtained."""
+    """The library's call factory (`extractor.api.make_call`), with notices on stderr; a
+    remote endpoint's requests go through the rate limiter and sharded connection pools, and
+    its client serves answers a batch already obtained."""
+    from extractor.api import make_call
+
     notice = None if config.quiet else (lambda m: _err(f"warning: {m}"))
+    if config.model.model.startswith("local:"):
+        return make_call(config, stack, notice=notice)
 
     def factory() -> ModelCall:
-        if config.model.model.startswith("local:"):
-            from extractor.local import local_endpoint
-
-            # One slot per request in flight (execute caps those at LOCAL_SLOTS): llama.cpp
-            # serves each slot with its share of the context, and a request never waits for
-            # a slot, so waiting never counts against its timeout.
-            endpoint = local_endpoint(config.model.model, parallel=config.concurrency)
-            model = dataclasses.replace(config.model, base_url=stack.enter_context(endpoint))
-            import httpx
-
-            from extractor.openai_call import OpenAICall
-
-            # HTTP(S)_PROXY must not capture the loopback server: its traffic stays on the machine.
-            client = httpx.AsyncClient(trust_env=False)
-            return OpenAICall(model, http_client=client, notice=notice)
         import openai
 
         from extractor.openai_call import OpenAICall

@@ -439,17 +439,63 @@ def _capitalized_compound(word: str) -> bool:
     return len(parts) > 1 and all(p[:1].isupper() and p[1:].islower() for p in parts)
 
 
-def _drop_benchmark_models(
-    models: list[Model], spans: list[SpanDict | None], benchmarks: list[str], g: _Grounder
-) -> tuple[list[Model], list[SpanDict | None]]:
-    """A benchmark or dataset is not a model (GUIDELINES.md): a name listed as both stays a
-    benchmark."""
-    keys = {merge_key(b) for b in benchmarks}
-    kept = [(m, s) for m, s in zip(models, spans, strict=True) if merge_key(m.name) not in keys]
-    for m in models:
-        if merge_key(m.name) in keys:
-            g.warnings.append(f"dropped model {m.name!r}: listed as a benchmark too")
-    return [m for m, _ in kept], [s for _, s in kept]
+_BENCHMARK_WORD = re.compile(
+    r"\b(?:benchmarks?|datasets?|corpus|corpora|suite|leaderboard|test\s+set)\b", re.IGNORECASE
+)
+
+
+def _called_a_benchmark(name: str, g: _Grounder) -> bool:
+    """The text calls `name` a benchmark or dataset near one of its mentions (same sentence,
+    a few words away): "CC-OCR: A Comprehensive ... OCR Benchmark", "the MMEB benchmark"."""
+    for t in g.names:
+        text = t.text
+        for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text):
+            before = text[max(0, m.start() - 40) : m.start()]
+            after = text[m.end() : m.end() + 70]
+            cut = re.split(r"[.;](?:\s|$)", after, maxsplit=1)[0]
+            if _BENCHMARK_WORD.search(cut) or _BENCHMARK_WORD.search(before.split(". ")[-1]):
+                return True
+    return False
+
+
+def _one_kind_per_name(
+    models: list[Model],
+    model_spans: list[SpanDict | None],
+    benchmarks: list[str],
+    benchmark_spans: list[SpanDict | None],
+    g: _Grounder,
+) -> tuple[list[Model], list[SpanDict | None], list[str], list[SpanDict | None]]:
+    """A name listed as both a model and a benchmark is one of them (GUIDELINES.md: a
+    benchmark or dataset is not a model): a benchmark where the text calls it one, else a
+    model ("an architecture termed AdapNet++" is no benchmark)."""
+    as_model = {merge_key(m.name): m.name for m in models}
+    both = {k for k in (merge_key(b) for b in benchmarks) if k in as_model}
+    if not both:
+        return models, model_spans, benchmarks, benchmark_spans
+    bench_keys = {k for k in both if _called_a_benchmark(as_model[k], g)}
+    model_keys = both - bench_keys
+    kept_models = [
+        (m, s)
+        for m, s in zip(models, model_spans, strict=True)
+        if merge_key(m.name) not in bench_keys
+    ]
+    kept_benchmarks = [
+        (b, s)
+        for b, s in zip(benchmarks, benchmark_spans, strict=True)
+        if merge_key(b) not in model_keys
+    ]
+    for k in sorted(bench_keys):
+        g.warnings.append(f"dropped model {as_model[k]!r}: the text calls it a benchmark")
+    for k in sorted(model_keys):
+        g.warnings.append(
+            f"dropped benchmark {as_model[k]!r}: listed as a model, not called a benchmark"
+        )
+    return (
+        [m for m, _ in kept_models],
+        [s for _, s in kept_models],
+        [b for b, _ in kept_benchmarks],
+        [s for _, s in kept_benchmarks],
+    )
 
 
 def _link_key(url: str) -> str:
@@ -482,7 +528,9 @@ def ground(
     roles_by_rule = policy is not None and policy.roles == "rule"
     models, model_spans = g.models(extraction.models, roles_by_rule)
     benchmarks, benchmark_spans = g.benchmarks(extraction.benchmarks)
-    models, model_spans = _drop_benchmark_models(models, model_spans, benchmarks, g)
+    models, model_spans, benchmarks, benchmark_spans = _one_kind_per_name(
+        models, model_spans, benchmarks, benchmark_spans, g
+    )
     results, result_spans = g.results(extraction.results, models, benchmarks, policy)
     links, link_spans = g.code_links(extraction.code_links)
     grounded = Extraction.model_construct(
@@ -499,4 +547,5 @@ def ground(
         "results": result_spans,
         "code_links": link_spans,
     }
-    return Grounded(grounded, spans, g.warnings)
+    # a looping answer repeats its items: one warning each is enough
+    return Grounded(grounded, spans, list(dict.fromkeys(g.warnings)))

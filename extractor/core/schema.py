@@ -7,6 +7,7 @@ which is part of every cache key.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from functools import cache
@@ -51,6 +52,14 @@ class Model(BaseModel):
         default=None,
         description="Parameter count as written in the text for this model ('7B', '3B, 8B'), else null.",
     )
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        # small models write the JSON null as a string
+        if isinstance(v, str) and v.strip().lower() in {"", "null", "none", "n/a"}:
+            return None
+        return v
 
 
 class Result(BaseModel):
@@ -266,7 +275,7 @@ class AnchoredExtraction(Extraction):
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         if args or kwargs:
             return BaseModel.model_json_schema.__func__(_AnchoredWire, *args, **kwargs)  # type: ignore[attr-defined,no-any-return]
-        return _anchored_schema()
+        return copy.deepcopy(_anchored_schema())  # a caller may change it; the cache must not
 
 
 @cache
@@ -289,7 +298,7 @@ class RuleExtraction(AnchoredExtraction):
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         if args or kwargs:
             return BaseModel.model_json_schema.__func__(_RuleWire, *args, **kwargs)  # type: ignore[attr-defined,no-any-return]
-        return _rule_schema()
+        return copy.deepcopy(_rule_schema())
 
 
 class _RuleWire(BaseModel):

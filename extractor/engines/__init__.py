@@ -1,0 +1,5 @@
+"""Engines that drive the per-record stages (`extractor.stages`) beyond one process.
+
+The default engine is the single-process `Pipeline` (through `extractor.api`); `ray` runs
+the same stages as a Ray Data pipeline.
+"""
