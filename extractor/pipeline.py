@@ -87,7 +87,7 @@ class Pipeline:
         if price is not None:
             self.stages = dataclasses.replace(self.stages, price=price)
         self.endpoint = self.stages.endpoint
-        self.price = price
+        self.price = price = self.stages.price
         self.answers = answers
         max_cost = config.scale.max_cost
         if max_cost is not None and price is None:

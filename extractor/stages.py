@@ -32,7 +32,7 @@ from extractor.core.labels import LabelPolicy
 from extractor.core.numbers import Number
 from extractor.core.paper import Paper
 from extractor.core.schema import reply_model, schema_version
-from extractor.pricing import Price
+from extractor.pricing import Price, resolve_price
 from extractor.prompt import Prompt, load_prompt
 
 
@@ -104,6 +104,13 @@ class Stages:
             labels=config.labels,
             keep_ungrounded=config.keep_ungrounded,
             max_abstract_chars=config.max_abstract_chars,
+            # Every engine prices records alike (raises PriceError on a bad prices file).
+            price=resolve_price(
+                config.model.model,
+                price_in=config.scale.price_in,
+                price_out=config.scale.price_out,
+                prices_file=config.scale.prices_file,
+            ),
         )
 
     @property
