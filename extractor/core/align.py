@@ -263,6 +263,20 @@ def _find(hay: str, needle: str, whole_word: bool, start: int = 0) -> int:
     return -1
 
 
+def word_spans(hay: str, needle: str, lo: int = 0, hi: int | None = None) -> list[tuple[int, int]]:
+    """Every whole-word occurrence of `needle` inside `hay[lo:hi]`, by `str.find`: a regex per
+    name would be compiled anew for every paper's names (re's cache holds 512 patterns)."""
+    hi = len(hay) if hi is None else hi
+    out: list[tuple[int, int]] = []
+    if not needle:
+        return out
+    i = _find(hay, needle, True, lo)
+    while i >= 0 and i + len(needle) <= hi:
+        out.append((i, i + len(needle)))
+        i = _find(hay, needle, True, i + 1)
+    return out
+
+
 def locate(
     needle: str,
     texts: Sequence[Text],

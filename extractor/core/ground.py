@@ -51,6 +51,7 @@ from extractor.core.align import (
     locate_loose,
     loose_key,
     value_in_text,
+    word_spans,
 )
 from extractor.core.facts import PaperFacts, analyze
 from extractor.core.labels import LabelPolicy, label_all
@@ -449,9 +450,9 @@ def _called_a_benchmark(name: str, g: _Grounder) -> bool:
     a few words away): "CC-OCR: A Comprehensive ... OCR Benchmark", "the MMEB benchmark"."""
     for t in g.names:
         text = t.text
-        for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text):
-            before = text[max(0, m.start() - 40) : m.start()]
-            after = text[m.end() : m.end() + 70]
+        for start, end in word_spans(text, name):
+            before = text[max(0, start - 40) : start]
+            after = text[end : end + 70]
             cut = re.split(r"[.;](?:\s|$)", after, maxsplit=1)[0]
             if _BENCHMARK_WORD.search(cut) or _BENCHMARK_WORD.search(before.split(". ")[-1]):
                 return True

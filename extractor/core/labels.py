@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from extractor.core.align import word_spans
 from extractor.core.numbers import Number
 
 # Units that measure performance or cost. A time is a result only when it is a cost ("trained
@@ -119,8 +120,7 @@ def _nearest(names: Sequence[str], text: str, n: Number, lo: int, hi: int) -> st
     for name in names:
         if not name:
             continue
-        for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text[lo:hi]):
-            s, e = lo + m.start(), lo + m.end()
+        for s, e in word_spans(text, name, lo, hi):
             dist = s - n.end if s >= n.end else n.start - e
             if dist >= 0 and (best is None or dist < best[0]):
                 best = (dist, name)

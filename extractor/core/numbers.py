@@ -164,6 +164,25 @@ class _Raw:
     unit: str | None
 
 
+_A_DIGIT = re.compile(r"[0-9]")
+
+
+def _digit_runs(text: str) -> list[tuple[int, int]]:
+    """The spans `_DIGITS.finditer` would give, found from each digit on: scanning a whole
+    abstract with the alternation costs ~6x more than finding digits and matching there."""
+    out = []
+    pos = 0
+    while (found := _A_DIGIT.search(text, pos)) is not None:
+        start = found.start()
+        if start > 0 and text[start - 1] == "." and (start < 2 or not text[start - 2].isdigit()):
+            start -= 1  # ".5"
+        m = _DIGITS.match(text, start)
+        assert m is not None  # a digit, or a dot before one, always starts a run
+        out.append(m.span())
+        pos = m.end()
+    return out
+
+
 _CITATION = re.compile(r"\[\s*\d+(?:\s*[,;–-]\s*\d+)*\s*\]")
 
 
@@ -171,11 +190,10 @@ def _scan(text: str, excluded: Sequence[tuple[int, int]]) -> list[_Raw]:
     out: list[_Raw] = []
     if "[" in text:
         excluded = [*excluded, *(m.span() for m in _CITATION.finditer(text))]
-    for m in _DIGITS.finditer(text):
-        start, digits_end = m.span()
-        if any(a <= start < b for a, b in excluded):
+    for start, digits_end in _digit_runs(text):
+        if excluded and any(a <= start < b for a, b in excluded):
             continue
-        digits = m.group()
+        digits = text[start:digits_end]
         if digits.startswith(".") and start > 0 and text[start - 1].isdigit():
             continue
         if _inside_word_before(text, start):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from extractor.core.align import word_spans
 from extractor.core.schema import Role
 
 _BEFORE = 70  # characters of the same sentence read before a name
@@ -44,7 +45,7 @@ _COMPONENT_AFTER = re.compile(
 
 
 def _occurrences(name: str, text: str) -> list[int]:
-    return [m.start() for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text)]
+    return [start for start, _ in word_spans(text, name)]
 
 
 def _sentence_start(text: str, pos: int) -> int:
