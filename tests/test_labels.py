@@ -87,9 +87,9 @@ def test_roles_stated_plainly(name: str, title: str, abstract: str, role: str | 
 @pytest.mark.parametrize(
     ("spec", "policy"),
     [
-        ("rule", LabelPolicy("rule", "rule", "rule", "rule")),
-        ("model", LabelPolicy("model", "model", "model", "model")),
-        ("select=either,delta=model", LabelPolicy("either", "model", "model", "rule")),
+        ("rule", LabelPolicy("rule", "rule", "rule", "rule", "rule")),
+        ("model", LabelPolicy("model", "model", "model", "model", "model")),
+        ("select=either,delta=model", LabelPolicy("either", "model", "model", "rule", "rule")),
     ],
 )
 def test_policy_parse(spec: str, policy: LabelPolicy) -> None:
@@ -203,3 +203,18 @@ def test_the_rule_path_alone_on_the_90_dev_abstracts(tmp_path: Path) -> None:
     assert results["gold"] == 75
     # measured 0.980 (P 0.962, R 1.0) when written; a regression guard, not a target
     assert results["f1"] >= 0.95, results
+
+
+def test_a_links_host_decides_its_kind_unless_the_model_decides() -> None:
+    text = "Code: https://github.com/a/b. Page: https://a.github.io. Data: https://github.com/a/d."
+    answer = AnchoredExtraction.model_validate(
+        {"code_links": [
+            {"url": "https://github.com/a/b", "kind": "project_page"},
+            {"url": "https://a.github.io", "kind": "code"},
+            {"url": "https://github.com/a/d", "kind": "data"},
+        ]}
+    )  # fmt: skip
+    kinds = [c.kind for c in ground(answer, "T", text).extraction.code_links]
+    assert kinds == ["code", "project_page", "data"]
+    by_model = ground(answer, "T", text, policy=LabelPolicy.parse("kinds=model"))
+    assert [c.kind for c in by_model.extraction.code_links] == ["project_page", "code", "data"]

@@ -367,7 +367,9 @@ class _Grounder:
             )
         return out
 
-    def code_links(self, links: list[CodeLink]) -> tuple[list[CodeLink], list[SpanDict | None]]:
+    def code_links(
+        self, links: list[CodeLink], host_decides: bool = False
+    ) -> tuple[list[CodeLink], list[SpanDict | None]]:
         in_text: dict[str, tuple[FieldName, int, int, str]] = {}
         hidden: set[str] = set()  # URLs that stand only inside instruction-like text
         for t in (self.abstract, self.title):
@@ -396,6 +398,11 @@ class _Grounder:
                 continue
             f, start, end, url = found
             kind = link.kind if link.kind != "other" else infer_kind(url)
+            # github.com/a/b is code, a.github.io a project page: a small model calls most
+            # links "project_page". A repository the model says holds data stays data.
+            by_host = infer_kind(url) if host_decides else "other"
+            if by_host != "other" and not (by_host == "code" and link.kind == "data"):
+                kind = by_host
             same = link.url == url and link.kind == kind
             out.append(link if same else CodeLink.model_construct(url=url, kind=kind))
             spans.append(_url_span(f, start, end))
@@ -533,7 +540,9 @@ def ground(
         models, model_spans, benchmarks, benchmark_spans, g
     )
     results, result_spans = g.results(extraction.results, models, benchmarks, policy)
-    links, link_spans = g.code_links(extraction.code_links)
+    links, link_spans = g.code_links(
+        extraction.code_links, host_decides=policy is not None and policy.kinds == "rule"
+    )
     grounded = Extraction.model_construct(
         models=models,
         modalities=normalize_modalities(list(extraction.modalities)),

@@ -215,24 +215,28 @@ class LabelPolicy:
     delta: str = "rule"
     attrs: str = "model"
     roles: str = "rule"  # rule: a plainly stated role (core/roles.py) overrides the model's
+    kinds: str = "rule"  # rule: a link's host decides its kind where it can (urls.infer_kind)
 
     @classmethod
     def parse(cls, spec: str) -> LabelPolicy:
         """ "rule", "model", or "select=either,delta=rule,attrs=model" (omitted keys default)."""
         spec = spec.strip()
         if spec in ("rule", "model"):
-            return cls(spec, spec, spec, spec)
+            return cls(spec, spec, spec, spec, spec)
         fields: dict[str, str] = {}
         for part in filter(None, (p.strip() for p in spec.split(","))):
             key, _, value = part.partition("=")
             allowed = SELECT if key == "select" else DECIDE
-            if key not in ("select", "delta", "attrs", "roles") or value not in allowed:
+            if key not in ("select", "delta", "attrs", "roles", "kinds") or value not in allowed:
                 raise ValueError(
                     f"bad label policy {part!r}: use rule, model, or select=rule|model|both|either,"
-                    "delta=rule|model,attrs=rule|model,roles=rule|model"
+                    "delta=rule|model,attrs=rule|model,roles=rule|model,kinds=rule|model"
                 )
             fields[key] = value
         return cls(**fields)
 
     def __str__(self) -> str:
-        return f"select={self.select},delta={self.delta},attrs={self.attrs},roles={self.roles}"
+        return (
+            f"select={self.select},delta={self.delta},attrs={self.attrs},roles={self.roles},"
+            f"kinds={self.kinds}"
+        )
