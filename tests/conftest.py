@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.exists():  # CI clones main with shared/ beside it; a checkout elsewhere may set it
@@ -108,3 +109,23 @@ def sent_paper(request: httpx.Request) -> str:
     body = json.loads(request.content)
     papers = [m["content"] for m in body["messages"] if "<paper>" in str(m.get("content"))]
     return str(papers[-1])
+
+
+@pytest.fixture
+def api() -> Any:
+    """A mocked endpoint that lists its models; each test mocks the chat route it needs."""
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
+        mock.get("/models").mock(return_value=models_list())
+        yield mock
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Stand in for the backoff clock: record each wait instead of sleeping it."""
+    waited: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    monkeypatch.setattr("extractor.openai_call._sleep", fake_sleep)
+    return waited

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import respx
 from click.testing import CliRunner
 
 import extractor
@@ -20,15 +19,8 @@ from extractor.api import ConfigError, build_config
 from extractor.cli import cli
 from extractor.config import ModelConfig
 from extractor.core.record import ErrorRecord, Record
-from tests.conftest import BASE_URL, models_list, sent_paper
+from tests.conftest import BASE_URL, sent_paper
 from tests.test_run import answer, papers, read_jsonl, write_jsonl
-
-
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
-        mock.get("/models").mock(return_value=models_list())
-        yield mock
 
 
 @pytest.fixture

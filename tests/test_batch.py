@@ -16,7 +16,7 @@ import httpx
 import pytest
 import respx
 
-from tests.conftest import BASE_URL, SEEDS, completion, models_list
+from tests.conftest import BASE_URL, SEEDS, completion
 from tests.test_run import EMPTY, answer, extraction_for, invoke, papers, read_jsonl, write_jsonl
 
 Outcome = Callable[[list[dict[str, Any]]], tuple[str, list[dict[str, Any]]]]
@@ -149,13 +149,6 @@ def _batch(batch_id: str, input_file_id: str, status: str) -> dict[str, Any]:
         "output_file_id": None,
         "error_file_id": None,
     }
-
-
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
-        mock.get("/models").mock(return_value=models_list())
-        yield mock
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ import pytest
 from extractor.core.facts import analyze
 from extractor.pricing import estimate_tokens
 from extractor.prompt import load_prompt
-from tests.test_run import answer, api, invoke, papers, read_jsonl, write_jsonl
+from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 
-__all__ = ["api"]
 KEY = {"OPENAI_API_KEY": "sk-test"}
 # $1,000 per million tokens: one test reply (120 + 40 tokens) costs $0.16.
 PRICE = ("--price-in", "1000", "--price-out", "1000")

@@ -55,13 +55,6 @@ LLAMA_CPP_400 = {
 }
 
 
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
-        mock.get("/models").mock(return_value=models_list())
-        yield mock
-
-
 def gold_papers(tmp_path: Path, n: int) -> Path:
     path = tmp_path / "papers.jsonl"
     path.write_text("".join(GOLD.read_text(encoding="utf-8").splitlines(keepends=True)[:n]))

@@ -9,29 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-import respx
 
-from tests.conftest import BASE_URL, models_list, reply
+from tests.conftest import reply
 from tests.test_run import EMPTY, answer, invoke, papers, read_jsonl, write_jsonl
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Stand in for the backoff clock: record each wait instead of sleeping it."""
-    waited: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        waited.append(seconds)
-
-    monkeypatch.setattr("extractor.openai_call._sleep", fake_sleep)
-    return waited
-
-
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
-        mock.get("/models").mock(return_value=models_list())
-        yield mock
 
 
 def run_one(tmp_path: Path, *args: str) -> tuple[Any, list[dict[str, Any]]]:

@@ -9,32 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-import respx
 
 from extractor.config import ModelConfig
 from extractor.openai_call import retry_after_seconds, wait_budget
-from tests.conftest import BASE_URL, models_list, reply
+from tests.conftest import reply
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 
 NOW = 1_800_000_000.0
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    waited: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        waited.append(seconds)
-
-    monkeypatch.setattr("extractor.openai_call._sleep", fake_sleep)
-    return waited
-
-
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
-        mock.get("/models").mock(return_value=models_list())
-        yield mock
 
 
 def limited(value: str) -> httpx.Response:

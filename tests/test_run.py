@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from extractor.cli import cli
 from extractor.core.record import ErrorRecord, Record
-from tests.conftest import BASE_URL, SEEDS, models_list, reply, sent_paper
+from tests.conftest import BASE_URL, SEEDS, reply, sent_paper
 
 EMPTY: dict[str, Any] = {
     "models": [], "modalities": [], "tasks": [], "benchmarks": [], "results": [], "code_links": [],
@@ -68,13 +68,6 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
     return CliRunner().invoke(
         cli, ["run", "--base-url", BASE_URL, *args], env=env, catch_exceptions=False
     )
-
-
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
-        mock.get("/models").mock(return_value=models_list())
-        yield mock
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -17,14 +17,6 @@ import extractor.stages
 from tests.conftest import BASE_URL, models_list
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 
-
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
-        mock.get("/models").mock(return_value=models_list())
-        yield mock
-
-
 # --- one record cannot abort the run ----------------------------------------------------------
 
 
