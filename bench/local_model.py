@@ -72,18 +72,19 @@ class Outcome:
 
 
 async def _one(
-    client: Any, model: str, messages: list[dict[str, str]], kw: dict[str, Any]
+    client: Any,
+    model: str,
+    messages: list[dict[str, str]],
+    kw: dict[str, Any],
+    answer_model: type[Any],
 ) -> Sample:
-    from extractor.core.schema import reply_model
-
-    Extraction = reply_model(kw.pop("_results", "free"))
     start = time.perf_counter()
     resp = await client.chat.completions.create(model=model, messages=messages, **kw)
     seconds = time.perf_counter() - start
     timings = (resp.model_extra or {}).get("timings") or {}
     text = resp.choices[0].message.content or ""
     try:
-        Extraction.model_validate_json(text)
+        answer_model.model_validate_json(text)
         valid = True
     except ValueError:
         valid = False
@@ -121,7 +122,7 @@ async def _drive(
     }
     # The first paper alone, so it alone pays for the shared prefix; then the rest with as
     # many in flight as there are slots, as `extractor run` keeps them.
-    samples = [await _one(client, server.alias, convos[0], {**kw, "_results": results})]
+    samples = [await _one(client, server.alias, convos[0], kw, Extraction)]
     queue = list(convos[1:])
     lock = asyncio.Lock()
 
@@ -131,7 +132,7 @@ async def _drive(
                 if not queue:
                     return
                 convo = queue.pop(0)
-            samples.append(await _one(client, server.alias, convo, {**kw, "_results": results}))
+            samples.append(await _one(client, server.alias, convo, kw, Extraction))
 
     await asyncio.gather(*(worker() for _ in range(server.parallel)))
     await client.close()

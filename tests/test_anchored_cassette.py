@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from extractor.cli import cli
 from extractor.core.facts import analyze
+from extractor.core.labels import label_all
 from tests.cassette import load, replay
 from tests.conftest import BASE_URL, SHARED, models_list
 
@@ -94,8 +95,6 @@ def test_under_the_rule_policy_the_model_answer_does_not_matter(tmp_path: Path) 
     by_rule, _ = run(tmp_path, "rule")
     for record in by_rule:
         facts = analyze(record["title"], record["abstract"])
-        from extractor.core.labels import label_all
-
         texts = {"title": record["title"], "abstract": record["abstract"]}
         names = [m["name"] for m in record["extraction"]["models"]]
         labels = label_all(texts, facts.numbers, record["extraction"]["benchmarks"], names)

@@ -47,10 +47,6 @@ class Number:
     sentence: tuple[int, int]
     written: str
 
-    @property
-    def has_unit(self) -> bool:
-        return self.unit is not None
-
 
 # --- units -------------------------------------------------------------------------------------
 
@@ -270,10 +266,6 @@ class Sentences:
         start = self._ends[i - 1] if i else 0
         j = bisect_left(self._starts, pos)
         return start, self._starts[j] if j < len(self._starts) else len(self.text)
-
-
-def sentence_of(text: str, pos: int) -> tuple[int, int]:
-    return Sentences(text).of(pos)
 
 
 def clause_of(
