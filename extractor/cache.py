@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,23 +62,41 @@ def cache_key(
     """`endpoint` is `url_endpoint(base_url)`, or for the embedded model the identity of its
     file (`extractor.local.model_identity`): the same model name on another server, or a
     local file replaced by another, is another answer."""
-    settings = json.dumps(
-        [
-            model.model,
-            endpoint,
-            model.mode,
-            model.temperature,
-            model.max_tokens,
-            prompt_version,
-            schema_version,
-        ]
-    )
-    digest = hashlib.sha256(settings.encode())
-    # Lengths first, so no title/abstract split of the same characters collides.
-    digest.update(f"\0{len(title)}\0{len(abstract)}\0".encode())
-    digest.update(title.encode("utf-8", "surrogatepass"))
-    digest.update(abstract.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
+    return KeyMaker(model, endpoint, prompt_version, schema_version).key(title, abstract)
+
+
+class KeyMaker:
+    """`cache_key` for one run's settings: they are hashed once, each paper's text after them."""
+
+    def __init__(self, model: ModelConfig, endpoint: str, prompt_version: str, schema_version: str):
+        settings = json.dumps(
+            [
+                model.model,
+                endpoint,
+                model.mode,
+                model.temperature,
+                model.max_tokens,
+                prompt_version,
+                schema_version,
+            ]
+        )
+        self._state = settings.encode()
+        self._settings = hashlib.sha256(self._state)
+
+    def __getstate__(self) -> bytes:  # a hash object does not pickle (Ray ships Stages)
+        return self._state
+
+    def __setstate__(self, state: bytes) -> None:
+        self._state = state
+        self._settings = hashlib.sha256(state)
+
+    def key(self, title: str, abstract: str) -> str:
+        digest = self._settings.copy()
+        # Lengths first, so no title/abstract split of the same characters collides.
+        digest.update(f"\0{len(title)}\0{len(abstract)}\0".encode())
+        digest.update(title.encode("utf-8", "surrogatepass"))
+        digest.update(abstract.encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
 
 
 def encode_reply(reply: Reply) -> dict[str, Any]:
@@ -109,12 +128,60 @@ def decode_reply(value: Any) -> Reply | None:
     return Reply(value["extraction"], *counts, batch="batch" in value)
 
 
+# A finished record is kept beside its answer, under the answer's key and this suffix:
+# the part of the output record that depends on the answer and the text alone (extraction,
+# spans, grounding warnings), encoded as the writer writes it, so a rerun served from the
+# cache copies it out instead of mining, grounding and encoding the paper again.
+RECORD_FORMAT = 1
+_RECORD = ".record"
+_BATCH = 512
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The answer-dependent part of one output record, as the cache keeps it.
+
+    `version` names everything besides the answer that the record was made with (the
+    grounding code, the label policy: `Stages.record_version`); a record of another version
+    is not served."""
+
+    version: str
+    body: str  # '"extraction":{...},"spans":{...}', exactly as the writer encodes them
+    warnings: tuple[str, ...]  # the grounding's warnings
+    attempts: int
+    input_tokens: int
+    output_tokens: int
+    batch: bool = False
+
+    def encode(self) -> tuple[Any, ...]:
+        return (RECORD_FORMAT, self.version, self.body, list(self.warnings),
+                self.attempts, self.input_tokens, self.output_tokens, self.batch)  # fmt: skip
+
+    @classmethod
+    def decode(cls, value: Any, version: str) -> Finished | None:
+        """None unless `value` is exactly a finished record of this format and version."""
+        if type(value) is not tuple or len(value) != 8 or value[0] != RECORD_FORMAT:
+            return None
+        _, got, body, warnings, attempts, tokens_in, tokens_out, batch = value
+        if got != version or type(body) is not str or type(batch) is not bool:
+            return None
+        if type(warnings) is not list or (warnings and not all(type(w) is str for w in warnings)):
+            return None
+        # run once a record on a rerun: exact types, no bools for counts, checked inline
+        if not (type(attempts) is type(tokens_in) is type(tokens_out) is int):
+            return None
+        if attempts < 0 or tokens_in < 0 or tokens_out < 0:
+            return None
+        return cls(version, body, tuple(warnings), attempts, tokens_in, tokens_out, batch)
+
+
 class ResponseCache:
     def __init__(self, directory: Path):
         self.directory = directory
         # Many concurrent writers, one process: SQLite's WAL and a long timeout keep a busy
         # run from failing on "database is locked".
         self._cache = diskcache.Cache(str(directory), timeout=60, size_limit=2**40)
+        self._pending: dict[str, tuple[Any, ...]] = {}  # finished records not yet written
 
     def _read(self, key: str) -> Any:
         try:
@@ -125,13 +192,46 @@ class ResponseCache:
     def get_reply(self, key: str) -> Reply | None:
         return decode_reply(self._read(key))
 
-    def set_reply(self, key: str, reply: Reply) -> None:
-        self._cache.set(key, encode_reply(reply))
+    def set_reply(self, key: str, reply: Reply, finished: Finished | None = None) -> None:
+        """The answer, and the record made from it if given; in one transaction, so a
+        record never outlives the answer it was made from."""
+        record = key + _RECORD
+        self._pending.pop(record, None)  # made from the answer this one replaces
+        with self._cache.transact():
+            self._cache.set(key, encode_reply(reply))
+            if finished is not None:
+                self._cache.set(record, finished.encode())
+            else:
+                self._cache.delete(record)
+
+    def get_finished(self, key: str, version: str) -> Finished | None:
+        """The finished record of the answer under `key`, if one of `version` is kept."""
+        return Finished.decode(self._read(key + _RECORD), version)
+
+    def set_finished(self, key: str, finished: Finished) -> None:
+        """Keep a record made from the cached answer under `key`. Written in batches (a
+        transaction each costs ~0.4 ms, more than grounding the record again): a record
+        is only ever a shortcut, so one lost to a crash is just made again."""
+        self._pending[key + _RECORD] = finished.encode()
+        if len(self._pending) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the records `set_finished` holds."""
+        if self._pending:
+            with self._cache.transact():
+                for record, value in self._pending.items():
+                    self._cache.set(record, value)
+            self._pending.clear()
 
     def stats(self) -> dict[str, Any]:
-        entries = len(self._cache)
+        entries = records = 0
         tokens_in = tokens_out = unreadable = 0
         for key in self._cache.iterkeys():
+            if isinstance(key, str) and key.endswith(_RECORD):
+                records += 1  # derived from an answer, counted apart
+                continue
+            entries += 1
             reply = decode_reply(self._read(key))
             if reply is None:
                 unreadable += 1
@@ -141,6 +241,7 @@ class ResponseCache:
         return {
             "directory": str(self.directory),
             "entries": entries,
+            "records": records,
             "unreadable": unreadable,
             "size_bytes": self._cache.volume(),
             "input_tokens": tokens_in,
@@ -148,7 +249,14 @@ class ResponseCache:
         }
 
     def clear(self) -> int:
-        return self._cache.clear()
+        """Delete everything; the number of answers deleted (records made from them go too)."""
+        self._pending.clear()
+        answers = sum(1 for key in self._cache.iterkeys() if not str(key).endswith(_RECORD))
+        self._cache.clear()
+        return answers
 
     def close(self) -> None:
-        self._cache.close()
+        try:
+            self.flush()
+        finally:
+            self._cache.close()

@@ -35,7 +35,6 @@ import httpx
 import instructor
 import openai
 from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
-from openai.types.chat import ChatCompletion
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -47,6 +46,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from extractor.call import CallError, FatalError, Messages, Reply
+from extractor.chat_post import ChatPost
 from extractor.config import FALLBACK_ORDER, ModelConfig
 from extractor.core.schema import RESULT_MODES, reply_model
 from extractor.core.strict_schema import absent_nulls_dropped, strict_schema
@@ -336,13 +336,16 @@ class OpenAICall:
         self.mode = FALLBACK_ORDER[0] if self.auto else config.mode
         self.strict = strict_endpoint(config.base_url)
         self._notice = notice or (lambda _m: None)
+        timeout = httpx.Timeout(config.timeout, connect=min(10.0, config.timeout))
+        http = http_client or httpx.AsyncClient(follow_redirects=True)
         self.client = openai.AsyncOpenAI(
             api_key=config.api_key or "sk-no-key-required",
             base_url=config.base_url,
-            timeout=httpx.Timeout(config.timeout, connect=min(10.0, config.timeout)),
+            timeout=timeout,
             max_retries=0,
-            http_client=http_client,
+            http_client=http,
         )
+        self._post = ChatPost(self.client, http, timeout)
         self._instructors: dict[str, instructor.AsyncInstructor] = {}
         self._strict_cache: dict[str, dict[str, Any]] = {}
         self._checked = False
@@ -358,23 +361,19 @@ class OpenAICall:
 
     def _create_for(self, mode: str) -> Callable[..., Any]:
         config = self.config
-        post = self.client.post
+        # The SDK's `create` walks every request through its TypedDict transformer and
+        # every answer through its loose model builder; the body is already plain JSON,
+        # so it is posted as it is (`chat_post`), with the SDK's headers and exceptions.
+        raw_create = self._post
 
-        async def raw_create(**body: Any) -> ChatCompletion:
-            # The SDK's `create` walks every request through its TypedDict transformer,
-            # about 6 ms of CPU for our few-shot messages and schema: as much as the rest of
-            # the client's work together. The body is already plain JSON, so post it as is,
-            # through the same client (auth, errors, response types).
-            return await post("/chat/completions", body=body, cast_to=ChatCompletion)
-
-        async def create(*args: Any, **kwargs: Any) -> Any:
+        async def create(**kwargs: Any) -> Any:
             account = _account.get()
             original = self._make_strict(kwargs) if self.strict else None
             try:
                 async for attempt in transport_retrying(config):
                     with attempt:
                         account.requests += 1
-                        response = await raw_create(*args, **kwargs)
+                        response = await raw_create(kwargs)
             except openai.APIStatusError as e:
                 if _mode_refused(e, mode):
                     raise ModeUnsupported(

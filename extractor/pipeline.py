@@ -14,10 +14,10 @@ import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any, Protocol, Union, runtime_checkable
 
 from extractor.cache import ResponseCache
-from extractor.call import PREFILLED, CallError, FatalError, ModelCall, Reply
+from extractor.call import PREFILLED, CallError, FatalError, ModelCall
 from extractor.config import RunConfig
 from extractor.core.paper import Paper
 from extractor.pricing import Budget, Price, estimate_tokens
@@ -30,6 +30,14 @@ class Sink(Protocol):
     """Where records (or error records) go: a `JsonlWriter`, or the library API's queue."""
 
     def write(self, obj: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class LineSink(Sink, Protocol):
+    """A sink that also takes a record as its JSON line (a `JsonlWriter`): a record copied
+    out of the cache goes out as it is, never decoded and encoded again."""
+
+    def write_line(self, line: str) -> None: ...
 
 
 # A window slot: a finished outcome (served from the cache) or a request still in flight.
@@ -96,6 +104,8 @@ class Pipeline:
         # Shared by several runs of one client (the library API): requests in flight, all told.
         self._slots = slots or asyncio.Semaphore(config.concurrency)
         self._fatal: FatalError | None = None
+        self._write_line: Callable[[str], None] | None = None
+        self._queued = 0  # slots in the window or at its head, not yet written
         self.summary: Summary | None = None
 
     async def run(
@@ -118,7 +128,14 @@ class Pipeline:
         window: asyncio.Queue[Slot | None] = asyncio.Queue(
             maxsize=max(16, self.config.concurrency * 4)
         )
-        producer = asyncio.create_task(self._produce(papers, window))
+        self._write_line = out.write_line if isinstance(out, LineSink) else None
+
+        def deliver(outcome: Outcome) -> None:
+            self._account(outcome, summary, out, errors)
+            progress.update()
+
+        self._queued = 0
+        producer = asyncio.create_task(self._produce(papers, window, deliver, ready))
         head: Slot | None = None
         try:
             while (head := await window.get()) is not None:
@@ -126,8 +143,8 @@ class Pipeline:
                 head = None
                 if self._fatal is not None:
                     raise self._fatal
-                self._account(outcome, summary, out, errors)
-                progress.update()
+                deliver(outcome)
+                self._queued -= 1
                 if ready is not None:
                     await ready()
             await producer  # re-raises a reader error
@@ -151,9 +168,18 @@ class Pipeline:
             producer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await producer
+            if self.cache is not None:
+                with contextlib.suppress(Exception):  # records kept are only a shortcut
+                    self.cache.flush()
         return summary
 
-    async def _produce(self, papers: Iterable[Paper], window: asyncio.Queue[Slot | None]) -> None:
+    async def _produce(
+        self,
+        papers: Iterable[Paper],
+        window: asyncio.Queue[Slot | None],
+        deliver: Callable[[Outcome], None],
+        ready: Callable[[], Awaitable[None]] | None,
+    ) -> None:
         try:
             for n, paper in enumerate(papers):
                 if self.config.limit is not None and n >= self.config.limit:
@@ -161,12 +187,11 @@ class Pipeline:
                 if self._fatal is not None:
                     break
                 prepared = self.stages.prepare(paper)
-                hit = self._lookup(prepared)
                 # A cached answer is finished on the spot: no task, no scheduling, which is
                 # most of what a record costs when a rerun is served from the cache.
-                slot: Slot
-                if hit is not None:
-                    slot = self.stages.finish(prepared, hit, cached=True)
+                slot: Slot | None = self._lookup(prepared)
+                if slot is not None:
+                    pass
                 elif self.config.cache_only:
                     message = "not in the response cache (--cache-only sends no request)"
                     slot = Outcome(error=error_record(paper, "not_cached", message, 0))
@@ -180,6 +205,16 @@ class Pipeline:
                     slot = Outcome(error=error_record(paper, *failed))
                 else:
                     slot = asyncio.create_task(self._request(prepared))
+                if isinstance(slot, Outcome) and self._queued == 0:
+                    # Finished, and nothing before it is still waiting: written at once,
+                    # without the window's round trip (a rerun from the cache is all this).
+                    deliver(slot)
+                    if ready is not None:
+                        await ready()
+                    elif n % 64 == 0:
+                        await asyncio.sleep(0)  # the loop still sees Ctrl-C and the rest
+                    continue
+                self._queued += 1
                 await window.put(slot)
         finally:
             await window.put(None)
@@ -197,8 +232,11 @@ class Pipeline:
             if summary.spent_cost is not None:
                 summary.spent_cost += outcome.cost
         summary.not_sent += outcome.not_sent
-        if outcome.record is not None:
-            out.write(outcome.record)
+        if outcome.line is not None and self._write_line is not None:
+            self._write_line(outcome.line)  # copied out of the cache, already encoded
+            summary.written += 1
+        elif (record := outcome.as_record()) is not None:
+            out.write(record)
             summary.written += 1
         if outcome.error is not None:
             errors.write(outcome.error)
@@ -213,15 +251,25 @@ class Pipeline:
         )
         return Outcome(error=error_record(paper, "max_cost", message, 0), not_sent=True)
 
-    def _lookup(self, prepared: Prepared) -> Reply | None:
-        """The cached answer under the first mode that has one (`auto` tries them in its
-        fallback order), with that mode."""
-        if self.cache is None:
+    def _lookup(self, prepared: Prepared) -> Outcome | None:
+        """The paper finished from the cache, under the first mode that has its answer
+        (`auto` tries them in its fallback order): copied out of its finished record when
+        one of this version is kept, else grounded from the answer (and kept)."""
+        cache = self.cache
+        if cache is None:
             return None
-        for mode, key in prepared.keys.items():
-            hit = self.cache.get_reply(key)
+        version = self.stages.record_version
+        for mode in prepared.modes:
+            key = prepared.key_of(mode)
+            if prepared.whole and (done := cache.get_finished(key, version)) is not None:
+                return self.stages.from_finished(prepared.paper, done, mode)
+            hit = cache.get_reply(key)
             if hit is not None:
-                return dataclasses.replace(hit, mode=mode)
+                reply = dataclasses.replace(hit, mode=mode)
+                outcome = self.stages.finish(prepared, reply, cached=True)
+                if (finished := self.stages.finished(prepared, outcome, reply)) is not None:
+                    cache.set_finished(key, finished)
+                return outcome
         return None
 
     async def _request(self, prepared: Prepared) -> Outcome:
@@ -262,7 +310,9 @@ class Pipeline:
             if self.budget is not None:
                 spent = self.stages.cost(reply.input_tokens, reply.output_tokens, batch=reply.batch)
                 self.budget.settle(reserved, spent or 0.0)
+        outcome = self.stages.finish(prepared, reply, cached=False)
         if self.cache is not None:
             # under the mode that answered, so a later run in that mode or in auto finds it
-            self.cache.set_reply(prepared.key_for(reply), reply)
-        return self.stages.finish(prepared, reply, cached=False)
+            finished = self.stages.finished(prepared, outcome, reply)
+            self.cache.set_reply(prepared.key_for(reply), reply, finished)
+        return outcome

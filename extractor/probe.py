@@ -60,29 +60,21 @@ class CheckReport:
         return self.reachable and self.key_ok and self.served is not False and bool(self.chosen)
 
 
-class _LastResponse(httpx.AsyncBaseTransport):
-    """Keeps the last chat completion's JSON: its usage and llama.cpp's timings."""
+class _RecordingClient(httpx.AsyncClient):
+    """Keeps the last chat completion's JSON (its usage and llama.cpp's timings), whatever
+    transport it went through."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport):
-        self.inner = inner
-        self.body: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        if request.method != "POST":
-            return response
-        content = await response.aread()
-        try:
-            body = json.loads(content)
-            self.body = body if isinstance(body, dict) else None
-        except ValueError:
-            self.body = None
-        return httpx.Response(
-            response.status_code, headers=response.headers, content=content, request=request
-        )
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+        response = await super().send(request, **kwargs)
+        if request.method == "POST":
+            try:
+                body = json.loads(await response.aread())
+                self.body = body if isinstance(body, dict) else None
+            except ValueError:
+                self.body = None
+        return response
 
 
 async def check_endpoint(
@@ -94,14 +86,13 @@ async def check_endpoint(
 ) -> CheckReport:
     """Probe `config`'s endpoint; `config.mode` is the mode asked for (`auto`: any). An
     answer cut off at `max_tokens` still shows that the server does what the mode asks."""
-    recorder = _LastResponse(transport or httpx.AsyncHTTPTransport())
     base_url = config.base_url or "https://api.openai.com/v1"
     report = CheckReport(base_url=base_url, model=config.model)
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     # trust_env=False: a loopback server's traffic must not go through an HTTP(S)_PROXY.
     local = (httpx.URL(base_url).host or "") in ("127.0.0.1", "localhost", "::1")
-    async with httpx.AsyncClient(
-        transport=recorder, headers=headers, timeout=config.timeout, trust_env=not local
+    async with _RecordingClient(
+        transport=transport, headers=headers, timeout=config.timeout, trust_env=not local
     ) as client:
         await _check_models(client, base_url, config, report)
         if not report.reachable or not report.key_ok:
@@ -122,7 +113,7 @@ async def check_endpoint(
             report.served = any(r.supported is not None for r in report.modes)
         if report.chosen is not None:
             report.prefix_cache = await _check_prefix_cache(
-                replace(probe, mode=report.chosen), prompt, client, recorder
+                replace(probe, mode=report.chosen), prompt, client
             )
     return report
 
@@ -210,15 +201,13 @@ async def _probe_mode(config: ModelConfig, prompt: Prompt, client: httpx.AsyncCl
     return ModeResult(config.mode, True, f"works (valid answer{extra})", _since(started))
 
 
-async def _check_prefix_cache(
-    config: ModelConfig, prompt: Prompt, client: httpx.AsyncClient, recorder: _LastResponse
-) -> str:
+async def _check_prefix_cache(config: ModelConfig, prompt: Prompt, client: _RecordingClient) -> str:
     call = OpenAICall(config, http_client=client)
     call._checked = True
-    recorder.body = None
+    client.body = None
     with contextlib.suppress(CallError, FatalError):  # its usage counts, valid or not
         await call(prompt.messages(*PAPERS[1]))
-    body: dict[str, Any] = recorder.body or {}
+    body: dict[str, Any] = client.body or {}
     usage: dict[str, Any] = body["usage"] if isinstance(body.get("usage"), dict) else {}
     prompt_tokens = usage.get("prompt_tokens")
     timings = body.get("timings")

@@ -11,6 +11,12 @@ from typing import Any
 import httpx
 import pytest
 import respx
+import respx.mocks
+
+# The remote client sends through aiohttp (`ratelimit.pooled_transport`), below which
+# respx's default mocker (httpcore) never sees a request; mock at httpx's client instead,
+# above every transport.
+respx.mocks.DEFAULT_MOCKER = "httpx"
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.exists():  # CI clones main with shared/ beside it; a checkout elsewhere may set it

@@ -244,7 +244,10 @@ def test_an_unreadable_cache_entry_is_a_miss_not_a_crash(
     assert invoke(str(src), "-o", str(out)).exit_code == 0 and chat.call_count == 2
     with diskcache.Cache(str(_isolated_env)) as cache:
         for key in list(cache.iterkeys()):
-            cache.set(key, bad(cache.get(key)))
+            if key.endswith(".record"):  # records made from the answers: see test_finished_records
+                cache.delete(key)
+            else:
+                cache.set(key, bad(cache.get(key)))
     again = invoke(str(src), "-o", str(out))
     assert again.exit_code == 0, again.stderr
     assert "0 cached" in again.stderr and chat.call_count == 4

@@ -258,24 +258,21 @@ def _make_call(
         return make_call(config, stack, notice=notice)
 
     def factory() -> ModelCall:
-        import openai
-
         from extractor.openai_call import OpenAICall
-        from extractor.ratelimit import RateLimitedClient, ShardedTransport
+        from extractor.ratelimit import remote_client
 
-        client = RateLimitedClient(
-            limiter,
-            stub_models=config.scale.batch_results is not None,  # offline results: no server
-            transport=ShardedTransport(config.concurrency),
-            timeout=openai.DEFAULT_TIMEOUT,
-            follow_redirects=True,
-        )
+        # offline results (--batch-results) need no server
+        stub = config.scale.batch_results is not None
+        client = remote_client(config.concurrency, limiter, stub_models=stub)
         return OpenAICall(config.model, http_client=client, notice=notice)
 
     return factory
 
 
 def execute(config: RunConfig) -> int:
+    from extractor import aio
+
+    aio.tune_gc()
     from extractor.cache import ResponseCache
     from extractor.call import FatalError, LazyCall
     from extractor.local.errors import LocalModelError
@@ -365,11 +362,9 @@ def execute(config: RunConfig) -> int:
             prompt = load_prompt(config.model.prompt_variant, config.model.results)
             pipeline = Pipeline(config, call, prompt, cache, endpoint=endpoint, price=price)
             if scale.batch or scale.batch_results:
-                summary = asyncio.run(
-                    _batch_run(config, pipeline, out, errors, progress, stats, warn)
-                )
+                summary = aio.run(_batch_run(config, pipeline, out, errors, progress, stats, warn))
             else:
-                summary = asyncio.run(
+                summary = aio.run(
                     pipeline.run(itertools.chain([first], papers), out, errors, progress)
                 )
     except (FatalError, InputError, LocalModelError, BatchError) as e:

