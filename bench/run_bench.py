@@ -119,6 +119,30 @@ def _in_run_seconds(stderr: str) -> float:
     return float(match.group(1)) if match else float("nan")
 
 
+async def _bare_client(url: str, n: int, concurrency: int) -> float:
+    """Seconds a bare aiohttp client takes for `n` chat completions at `concurrency`: the
+    ceiling the fake endpoint itself allows on this machine (it shares the cores)."""
+    import asyncio
+
+    import aiohttp
+
+    from extractor.prompt import load_prompt
+
+    messages = load_prompt("full", "anchored").messages("Title: BenchNet0", "We propose BenchNet0.")
+    data = json.dumps({"model": "bench", "messages": messages, "max_tokens": 2048}).encode()
+    slots = asyncio.Semaphore(concurrency)
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+
+        async def one() -> None:
+            async with slots, http.post(f"{url}/chat/completions", data=data, headers=headers) as r:
+                json.loads(await r.read())
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -128,6 +152,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--cache-records", type=int, default=20000)
     parser.add_argument("--memory-records", type=int, default=100000, help="0 skips the memory run")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also time a bare aiohttp client (the server's share)",
+    )
     opts = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
@@ -148,6 +177,15 @@ def main() -> None:
             f"{opts.concurrency}: endpoint limit {limit:.1f}s, wall {wall:.1f}s, "
             f"ratio {limit / wall:.3f} (in-run {limit / _in_run_seconds(err) if err else float('nan'):.3f})"
         )
+        if opts.ceiling:
+            import asyncio
+
+            with fake_endpoint(opts.latency) as url:
+                bare = asyncio.run(_bare_client(url, opts.records, opts.concurrency))
+            print(
+                f"throughput ceiling: a bare aiohttp client, same records and concurrency: "
+                f"{bare:.1f}s, ratio {limit / bare:.3f}"
+            )
 
         src = make_input(tmp / "cache.jsonl", opts.cache_records, seed=1)
         env["EXTRACTOR_CACHE_DIR"] = str(tmp / "cache-rerun")
