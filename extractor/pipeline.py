@@ -308,7 +308,7 @@ class Pipeline:
             if answer is not None:
                 reply.batch = True
             if self.budget is not None:
-                spent = self.stages.cost(reply.input_tokens, reply.output_tokens, batch=reply.batch)
+                spent = self.stages.reply_cost(reply)
                 self.budget.settle(reserved, spent or 0.0)
         outcome = self.stages.finish(prepared, reply, cached=False)
         if self.cache is not None:
