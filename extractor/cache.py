@@ -28,7 +28,9 @@ from extractor.config import ModelConfig
 # The format of a cached value; bump it whenever `Reply` or its encoding changes.
 CACHE_FORMAT = 1
 _FIELDS = {"v", "extraction", "attempts", "input_tokens", "output_tokens"}
-_OPTIONAL = {"batch"}  # present only when true: answered through the Batch API
+# present only when set: answered through the Batch API; input tokens served from the
+# provider's prompt cache (absent: none, as in every entry written before it was counted)
+_OPTIONAL = {"batch", "cached_input"}
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"  # what the SDK uses when no base URL is given
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -109,6 +111,8 @@ def encode_reply(reply: Reply) -> dict[str, Any]:
     }
     if reply.batch:
         value["batch"] = True
+    if reply.cached_input_tokens:
+        value["cached_input"] = reply.cached_input_tokens
     return value
 
 
@@ -123,16 +127,17 @@ def decode_reply(value: Any) -> Reply | None:
     if not _FIELDS <= set(value) <= _FIELDS | _OPTIONAL or value.get("batch", True) is not True:
         return None
     counts = (value["attempts"], value["input_tokens"], value["output_tokens"])
-    if not isinstance(value["extraction"], dict) or not all(_count(n) for n in counts):
+    cached = value.get("cached_input", 0)
+    if not isinstance(value["extraction"], dict) or not all(_count(n) for n in (*counts, cached)):
         return None
-    return Reply(value["extraction"], *counts, batch="batch" in value)
+    return Reply(value["extraction"], *counts, batch="batch" in value, cached_input_tokens=cached)
 
 
 # A finished record is kept beside its answer, under the answer's key and this suffix:
 # the part of the output record that depends on the answer and the text alone (extraction,
 # spans, grounding warnings), encoded as the writer writes it, so a rerun served from the
 # cache copies it out instead of mining, grounding and encoding the paper again.
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 _RECORD = ".record"
 _BATCH = 512
 
@@ -152,27 +157,28 @@ class Finished:
     input_tokens: int
     output_tokens: int
     batch: bool = False
+    cached_input_tokens: int = 0
 
     def encode(self) -> tuple[Any, ...]:
-        return (RECORD_FORMAT, self.version, self.body, list(self.warnings),
-                self.attempts, self.input_tokens, self.output_tokens, self.batch)  # fmt: skip
+        return (RECORD_FORMAT, self.version, self.body, list(self.warnings), self.attempts,
+                self.input_tokens, self.output_tokens, self.batch, self.cached_input_tokens)  # fmt: skip
 
     @classmethod
     def decode(cls, value: Any, version: str) -> Finished | None:
         """None unless `value` is exactly a finished record of this format and version."""
-        if type(value) is not tuple or len(value) != 8 or value[0] != RECORD_FORMAT:
+        if type(value) is not tuple or len(value) != 9 or value[0] != RECORD_FORMAT:
             return None
-        _, got, body, warnings, attempts, tokens_in, tokens_out, batch = value
+        _, got, body, warnings, attempts, tokens_in, tokens_out, batch, cached = value
         if got != version or type(body) is not str or type(batch) is not bool:
             return None
         if type(warnings) is not list or (warnings and not all(type(w) is str for w in warnings)):
             return None
         # run once a record on a rerun: exact types, no bools for counts, checked inline
-        if not (type(attempts) is type(tokens_in) is type(tokens_out) is int):
+        if not (type(attempts) is type(tokens_in) is type(tokens_out) is type(cached) is int):
             return None
-        if attempts < 0 or tokens_in < 0 or tokens_out < 0:
+        if attempts < 0 or tokens_in < 0 or tokens_out < 0 or cached < 0:
             return None
-        return cls(version, body, tuple(warnings), attempts, tokens_in, tokens_out, batch)
+        return cls(version, body, tuple(warnings), attempts, tokens_in, tokens_out, batch, cached)
 
 
 class ResponseCache:

@@ -24,6 +24,8 @@ class Reply:
     output_tokens: int
     mode: str | None = None  # how the schema was imposed: json_schema, tools or json
     batch: bool = False  # answered through the Batch API, billed at its discount
+    # the part of input_tokens the provider served from its prompt cache (billed less)
+    cached_input_tokens: int = 0
 
 
 # An answer that came before its request was made (a line of a Batch API results file): the

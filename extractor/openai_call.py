@@ -60,6 +60,7 @@ class _Account:
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0
     answers: set[str] = field(default_factory=set)  # raw answers seen, to spot a repeat
 
 
@@ -384,6 +385,11 @@ class OpenAICall:
             if usage is not None:
                 account.input_tokens += usage.prompt_tokens or 0
                 account.output_tokens += usage.completion_tokens or 0
+                # OpenAI and vLLM report the prompt prefix served from their cache here
+                details = getattr(usage, "prompt_tokens_details", None)
+                cached = getattr(details, "cached_tokens", None)
+                if isinstance(cached, int) and cached > 0:
+                    account.cached_input_tokens += cached
             if mode == "tools" and not _has_tool_call(response):
                 # A server that honours a forced tool choice answers with a tool call, even
                 # one cut short; plain text means it ignored `tools`.
@@ -493,6 +499,7 @@ class OpenAICall:
                 input_tokens=account.input_tokens,
                 output_tokens=account.output_tokens,
                 mode=mode,
+                cached_input_tokens=account.cached_input_tokens,
             )
 
     def _fall_back(self, unsupported: ModeUnsupported) -> None:

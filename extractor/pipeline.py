@@ -308,7 +308,7 @@ class Pipeline:
             if answer is not None:
                 reply.batch = True
             if self.budget is not None:
-                spent = self.stages.cost(reply.input_tokens, reply.output_tokens, batch=reply.batch)
+                spent = self.stages.reply_cost(reply)
                 self.budget.settle(reserved, spent or 0.0)
         # The freed slot's next request goes out before this one is grounded and cached:
         # answers come back in bursts, and a burst's last request would otherwise wait for

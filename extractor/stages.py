@@ -172,10 +172,22 @@ class Stages:
         modes = FALLBACK_ORDER if self.model.mode == "auto" else (self.model.mode,)
         return {m: dataclasses.replace(self.model, mode=m) for m in modes}
 
-    def cost(self, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float | None:
+    def cost(
+        self, input_tokens: int, output_tokens: int, *, batch: bool = False, cached: int = 0
+    ) -> float | None:
+        """Dollars, or None when the price is unknown; `cached` of the input tokens were
+        served from the provider's prompt cache."""
         if self.price is None:
             return None
-        return self.price.cost(input_tokens, output_tokens, batch=batch)
+        return self.price.cost(input_tokens, output_tokens, batch=batch, cached_tokens=cached)
+
+    def reply_cost(self, reply: Reply) -> float | None:
+        return self.cost(
+            reply.input_tokens,
+            reply.output_tokens,
+            batch=reply.batch,
+            cached=reply.cached_input_tokens,
+        )
 
     @property
     def policy(self) -> LabelPolicy:
@@ -210,7 +222,7 @@ class Stages:
         the run. The answer stays cached: fixing the bug and running the same command again
         finishes it without a request.
         """
-        cost = self.cost(reply.input_tokens, reply.output_tokens, batch=reply.batch) or 0.0
+        cost = self.reply_cost(reply) or 0.0
         try:
             record = self.record(prepared, reply, cached=cached)
         except Exception as e:  # KeyboardInterrupt and cancellation still stop the run
@@ -232,7 +244,7 @@ class Stages:
     def record(self, prepared: Prepared, reply: Reply, *, cached: bool) -> dict[str, Any]:
         """The output record of CONTRACT.md (may raise on an invalid answer: see `finish`)."""
         paper = prepared.paper
-        cost = self.cost(reply.input_tokens, reply.output_tokens, batch=reply.batch)
+        cost = self.reply_cost(reply)
         grounded = ground(
             reply_model(self.model.results).model_validate(reply.extraction),
             prepared.facts,
@@ -274,7 +286,7 @@ class Stages:
         grounded = tuple(record["warnings"][len(prepared.warnings) :])
         return Finished(
             self.record_version, body, grounded, reply.attempts, reply.input_tokens,
-            reply.output_tokens, reply.batch,
+            reply.output_tokens, reply.batch, reply.cached_input_tokens,
         )  # fmt: skip
 
     def from_finished(self, paper: Paper, finished: Finished, mode: str) -> Outcome:
@@ -282,7 +294,12 @@ class Stages:
         `record` would give (tests/test_finished_records.py), without grounding it again,
         and written out as a string: a rerun copies ~2 kB a record, so every dict built and
         encoded again shows (about 20 µs of the 66 a record may cost at 15,000 a second)."""
-        cost = self.cost(finished.input_tokens, finished.output_tokens, batch=finished.batch)
+        cost = self.cost(
+            finished.input_tokens,
+            finished.output_tokens,
+            batch=finished.batch,
+            cached=finished.cached_input_tokens,
+        )
         text = encode_string  # exactly what `dumps` makes of a string
         url = f',"url":{text(paper.url)}' if paper.url else ""
         warnings = [*paper.warnings, *finished.warnings]

@@ -10,6 +10,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from extractor.cache import CACHE_FORMAT, Finished, KeyMaker, ResponseCache, cache_key
@@ -131,22 +132,28 @@ def test_records_are_written_in_batches_and_on_close(tmp_path: Path) -> None:
     reopened.close()
 
 
+GOOD = (2, "v1", "{}", [], 1, 1, 1, False, 0)
+
+
 @pytest.mark.parametrize(
     "value",
     [
         None,
         "text",
-        (2, "v1", "{}", [], 1, 1, 1, False),  # another format
-        (1, "v1", "{}", [], 1, 1, 1),  # a field short
-        (1, "v1", b"{}", [], 1, 1, 1, False),  # body not text
-        (1, "v1", "{}", [3], 1, 1, 1, False),  # a warning not text
-        (1, "v1", "{}", [], True, 1, 1, False),  # a bool for a count
-        (1, "v1", "{}", [], -1, 1, 1, False),
-        (1, "v1", "{}", [], 1, 1, 1, "yes"),
+        (1, *GOOD[1:]),  # another format
+        GOOD[:-1],  # a field short
+        (*GOOD[:2], b"{}", *GOOD[3:]),  # body not text
+        (*GOOD[:3], [3], *GOOD[4:]),  # a warning not text
+        (*GOOD[:4], True, *GOOD[5:]),  # a bool for a count
+        (*GOOD[:4], -1, *GOOD[5:]),
+        (*GOOD[:7], "yes", GOOD[8]),
+        (*GOOD[:8], -5),  # cached input tokens below zero
     ],
 )
 def test_a_malformed_record_is_a_miss_never_a_crash(tmp_path: Path, value: Any) -> None:
     cache = ResponseCache(tmp_path / "c")
+    cache._cache.set("good.record", GOOD)
+    assert cache.get_finished("good", "v1") is not None  # the shape the others break
     cache._cache.set("k.record", value)
     assert cache.get_finished("k", "v1") is None
     cache.close()
@@ -165,3 +172,31 @@ def test_keys_are_what_they_were_so_old_caches_still_hit() -> None:
     maker = pickle.loads(pickle.dumps(KeyMaker(model, "url:http://x/v1", "p", "s")))
     assert maker.key("T", "Ab \u00e9") == key  # Ray ships it to its actors
     assert CACHE_FORMAT == 1
+
+
+def test_input_served_from_the_providers_prompt_cache_is_priced_as_cached(
+    api: Any, tmp_path: Path
+) -> None:
+    def cached_prefix(request: httpx.Request) -> httpx.Response:
+        response = answer(request)
+        body = json.loads(response.content)
+        body["usage"]["prompt_tokens_details"] = {"cached_tokens": 100}
+        return httpx.Response(200, json=body)
+
+    api.post("/chat/completions").mock(side_effect=cached_prefix)
+    src = write_jsonl(tmp_path / "in.jsonl", papers(1))
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[models."test-model"]\ninput = 2.0\ncached_input = 0.5\noutput = 8.0\n')
+    args = ("-m", "test-model", "--prices", str(prices))
+    assert invoke(str(src), "-o", str(tmp_path / "a.jsonl"), *args).exit_code == 0
+    assert invoke(str(src), "-o", str(tmp_path / "b.jsonl"), *args).exit_code == 0
+    # 120 prompt tokens, 100 of them cached; 40 out
+    expected = round((20 * 2.0 + 100 * 0.5 + 40 * 8.0) / 1e6, 8)
+    for name in ("a.jsonl", "b.jsonl"):
+        (record,) = [json.loads(x) for x in _lines(tmp_path / name)]
+        assert record["meta"]["cost_usd"] == expected
+    cache = ResponseCache(Path(os.environ["EXTRACTOR_CACHE_DIR"]))
+    (key,) = [k for k in cache._cache.iterkeys() if not k.endswith(".record")]
+    reply = cache.get_reply(key)
+    assert reply is not None and reply.cached_input_tokens == 100
+    cache.close()
