@@ -41,15 +41,15 @@ async def _floor(url: str, n: int, concurrency: int, pooled: bool) -> float:
     import json
 
     import httpx
+    from httpx_aiohttp import HttpxAiohttpClient
 
     from extractor.prompt import load_prompt
-    from extractor.ratelimit import pooled_transport
 
     messages = load_prompt("full", "anchored").messages("Title: BenchNet", "We propose BenchNet.")
     body = {"model": "bench", "messages": messages, "max_tokens": 2048}
-    transport = pooled_transport(concurrency) if pooled else None
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, transport=transport, limits=limits) as client:
+    limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency)
+    kind = HttpxAiohttpClient if pooled else httpx.AsyncClient
+    async with kind(base_url=url, limits=limits) as client:
         slots = asyncio.Semaphore(concurrency)
 
         async def one() -> None:

@@ -222,7 +222,7 @@ def make_call(
             model = dataclasses.replace(config.model, base_url=stack.enter_context(endpoint))
             # HTTP(S)_PROXY must not capture the loopback server: its traffic stays on the machine.
             return OpenAICall(model, http_client=httpx.AsyncClient(trust_env=False), **kwargs)
-        from extractor.ratelimit import remote_client
+        from extractor.http_client import remote_client
 
         return OpenAICall(config.model, http_client=remote_client(config.concurrency), **kwargs)
 

@@ -223,12 +223,17 @@ class ResponseCache:
             self.flush()
 
     def flush(self) -> None:
-        """Write the records `set_finished` holds."""
-        if self._pending:
-            with self._cache.transact():
-                for record, value in self._pending.items():
-                    self._cache.set(record, value)
-            self._pending.clear()
+        """Write the records `set_finished` holds. Never raises: a record is a shortcut, and
+        one that cannot be written (a locked database, a full disk) is made again next time;
+        the answers themselves are written by `set_reply`, which does raise."""
+        pending, self._pending = self._pending, {}
+        if pending:
+            try:
+                with self._cache.transact():
+                    for record, value in pending.items():
+                        self._cache.set(record, value)
+            except Exception:
+                pass
 
     def stats(self) -> dict[str, Any]:
         entries = records = 0

@@ -29,7 +29,7 @@ class Reply:
 
 
 # An answer that came before its request was made (a line of a Batch API results file): the
-# HTTP layer (`ratelimit.RateLimitedClient`) serves the record's next chat completion from it
+# HTTP layer (`http_client.RateLimitedClient`) serves the record's next chat completion from it
 # instead of sending it, so it is validated exactly as a live answer; re-asks go out live.
 PREFILLED: contextvars.ContextVar[list[bytes] | None] = contextvars.ContextVar(
     "extractor_prefilled", default=None

@@ -82,6 +82,17 @@ def encode_body(body: dict[str, Any]) -> bytes:
         return json.dumps(body, separators=(",", ":")).encode()
 
 
+def _dropped(exc: BaseException) -> bool:
+    """A connection the server closed or reset, which the aiohttp transport reports as a
+    connect timeout: a connection error (retried), not a slow answer."""
+    import aiohttp
+
+    cause = exc.__cause__
+    return isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(
+        cause, (aiohttp.ServerTimeoutError, aiohttp.ConnectionTimeoutError)
+    )
+
+
 class ChatPost:
     """POST /chat/completions through `http`, with `client`'s address and headers."""
 
@@ -101,8 +112,10 @@ class ChatPost:
         try:
             response = await self.http.send(request)
         except httpx.TimeoutException as e:
+            if _dropped(e):
+                raise openai.APIConnectionError(request=request) from e
             raise openai.APITimeoutError(request=request) from e
-        except httpx.HTTPError as e:
+        except Exception as e:  # as the SDK does: whatever the transport raised
             raise openai.APIConnectionError(request=request) from e
         if response.status_code >= 400:
             raise status_error(response)

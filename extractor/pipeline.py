@@ -39,6 +39,8 @@ class LineSink(Sink, Protocol):
 
     def write_line(self, line: str) -> None: ...
 
+    def flush(self) -> None: ...
+
 
 # A window slot: a finished outcome (served from the cache) or a request still in flight.
 Slot = Union[Outcome, "asyncio.Task[Outcome]"]
@@ -105,7 +107,9 @@ class Pipeline:
         self._slots = slots or asyncio.Semaphore(config.concurrency)
         self._fatal: FatalError | None = None
         self._write_line: Callable[[str], None] | None = None
+        self._flush: Callable[[], None] | None = None
         self._queued = 0  # slots in the window or at its head, not yet written
+        self._stopping = False  # the run is ending: send nothing more
         self.summary: Summary | None = None
 
     async def run(
@@ -129,16 +133,20 @@ class Pipeline:
             maxsize=max(16, self.config.concurrency * 4)
         )
         self._write_line = out.write_line if isinstance(out, LineSink) else None
+        self._flush = out.flush if isinstance(out, LineSink) else None
 
         def deliver(outcome: Outcome) -> None:
             self._account(outcome, summary, out, errors)
             progress.update()
 
         self._queued = 0
+        self._stopping = False
         producer = asyncio.create_task(self._produce(papers, window, deliver, ready))
         head: Slot | None = None
         try:
             while (head := await window.get()) is not None:
+                if isinstance(head, asyncio.Task) and not head.done() and self._flush:
+                    self._flush()  # records copied out before it go to disk while it waits
                 outcome = head if isinstance(head, Outcome) else await head
                 head = None
                 if self._fatal is not None:
@@ -151,7 +159,8 @@ class Pipeline:
         finally:
             # Interrupted or failed: what already finished is still written, in order, up to
             # the first record that is not done; the rest is cancelled (and in the cache if
-            # it got that far).
+            # it got that far), and no request waiting for a slot is sent any more.
+            self._stopping = True
             rest: list[Slot | None] = [head] if head is not None else []
             while not window.empty():
                 rest.append(window.get_nowait())
@@ -262,7 +271,10 @@ class Pipeline:
         for mode in prepared.modes:
             key = prepared.key_of(mode)
             if prepared.whole and (done := cache.get_finished(key, version)) is not None:
-                return self.stages.from_finished(prepared.paper, done, mode)
+                try:
+                    return self.stages.from_finished(prepared.paper, done, mode)
+                except Exception:  # a paper built oddly (library API): grounded instead
+                    pass
             hit = cache.get_reply(key)
             if hit is not None:
                 reply = dataclasses.replace(hit, mode=mode)
@@ -274,7 +286,7 @@ class Pipeline:
 
     async def _request(self, prepared: Prepared) -> Outcome:
         async with self._slots:
-            if self._fatal is not None:
+            if self._fatal is not None or self._stopping:
                 return Outcome()
             messages = prepared.messages()
             answer = self.answers.answer(prepared.key) if self.answers is not None else None
@@ -310,13 +322,15 @@ class Pipeline:
             if self.budget is not None:
                 spent = self.stages.reply_cost(reply)
                 self.budget.settle(reserved, spent or 0.0)
-        # The freed slot's next request goes out before this one is grounded and cached:
-        # answers come back in bursts, and a burst's last request would otherwise wait for
-        # every record before it to be finished (~50 ms a round at 64 in flight).
+        key = prepared.key_for(reply)  # under the mode that answered, for that mode and auto
+        if self.cache is not None:
+            self.cache.set_reply(key, reply)  # paid for: kept before anything can cancel us
+        # The freed slot's next request goes out before this one is grounded: answers come
+        # back in bursts, and a burst's last request would otherwise wait for every record
+        # before it to be finished.
         await asyncio.sleep(0)
         outcome = self.stages.finish(prepared, reply, cached=False)
-        if self.cache is not None:
-            # under the mode that answered, so a later run in that mode or in auto finds it
-            finished = self.stages.finished(prepared, outcome, reply)
-            self.cache.set_reply(prepared.key_for(reply), reply, finished)
+        finished = self.stages.finished(prepared, outcome, reply)
+        if self.cache is not None and finished is not None:
+            self.cache.set_finished(key, finished)
         return outcome

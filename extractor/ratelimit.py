@@ -18,9 +18,7 @@ per-minute limit / 60 each second) and an adaptive cap on requests in flight:
 - a 429 that comes anyway halves the cap on requests in flight (at most once per round
   trip); each cap's worth of successes adds one back, up to `--concurrency`.
 
-`RateLimitedClient` applies it to every chat completion an httpx client sends. It sits in
-`send`, below the SDK and the transport retries, so each retry is paced too, and above the
-transport, so respx still sees the requests in tests.
+`http_client.RateLimitedClient` applies it to every chat completion the remote client sends.
 """
 
 from __future__ import annotations
@@ -33,10 +31,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
-
-from extractor.call import PREFILLED
 
 BURST_SECONDS = 0.5  # the buckets hold this many seconds of the limit
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -286,7 +280,8 @@ class RateLimiter:
             self._tokens = min(self._tokens, left + elapsed * self.tpm / 60 - sent_after)
 
 
-def _usage(content: bytes) -> tuple[int, int] | None:
+def response_usage(content: bytes) -> tuple[int, int] | None:
+    """(prompt, completion) tokens of a chat completion's body, read without parsing it."""
     # The usage block sits at the end of a chat completion; search only the tail.
     tail = content[-400:]
     prompt = _PROMPT.search(tail) or _PROMPT.search(content)
@@ -294,77 +289,3 @@ def _usage(content: bytes) -> tuple[int, int] | None:
     if prompt is None or completion is None:
         return None
     return int(prompt.group(1)), int(completion.group(1))
-
-
-class RateLimitedClient(httpx.AsyncClient):
-    """An httpx client whose chat-completion requests go through a `RateLimiter` (when
-    given), and which serves a record's prefilled answer (`call.PREFILLED`, a Batch API
-    results line) as the answer to its next chat completion, without sending it.
-
-    `stub_models` answers `GET /models` itself: an offline results file is validated with
-    no server at all (its re-asks, if any, still need one)."""
-
-    def __init__(
-        self, limiter: RateLimiter | None = None, *, stub_models: bool = False, **kwargs: Any
-    ):
-        super().__init__(**kwargs)
-        self.limiter = limiter
-        self.stub_models = stub_models
-
-    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
-        if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
-            if self.stub_models and request.url.path.endswith("/models"):
-                return httpx.Response(200, json={"object": "list", "data": []}, request=request)
-            return await super().send(request, **kwargs)
-        prefilled = PREFILLED.get()
-        if prefilled:
-            content = prefilled.pop()
-            headers = {"content-type": "application/json"}
-            return httpx.Response(200, content=content, headers=headers, request=request)
-        limiter = self.limiter
-        if limiter is None:
-            return await super().send(request, **kwargs)
-        ticket = await limiter.acquire(len(request.content))
-        try:
-            response = await super().send(request, **kwargs)
-        except BaseException:
-            limiter.release(ticket, status=None)
-            raise
-        usage = None
-        if response.status_code == 200 and not kwargs.get("stream"):
-            usage = _usage(response.content)
-        limiter.release(ticket, status=response.status_code, headers=response.headers, usage=usage)
-        return response
-
-
-def pooled_transport(concurrency: int) -> httpx.AsyncBaseTransport:
-    """The transport of a remote endpoint's requests: aiohttp's connection pool under httpx
-    (the openai SDK's own `aiohttp` backend, `openai[aiohttp]`).
-
-    httpcore's pool looks over every connection and waiting request each time a request
-    starts or ends, so its CPU per request grows with the requests in flight; aiohttp's
-    does not, and its HTTP parser is compiled. At 256 in flight, posting our request and
-    reading the answer costs 0.58 ms of CPU through it against 1.7 ms through httpcore in
-    16-connection shards and 6.5 ms through one httpcore pool (`bench/overhead_bench.py
-    --floor`). Every request in flight gets a connection, kept alive for the next."""
-    from httpx_aiohttp import AiohttpTransport
-
-    size = concurrency + 2  # a little slack for the preflight
-    return AiohttpTransport(
-        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
-    )
-
-
-def remote_client(
-    concurrency: int, limiter: RateLimiter | None = None, *, stub_models: bool = False
-) -> RateLimitedClient:
-    """The HTTP client of a remote endpoint, for every engine and the library API alike."""
-    import openai
-
-    return RateLimitedClient(
-        limiter,
-        stub_models=stub_models,
-        transport=pooled_transport(concurrency),
-        timeout=openai.DEFAULT_TIMEOUT,
-        follow_redirects=True,
-    )

@@ -13,7 +13,7 @@ import pytest
 import respx
 import respx.mocks
 
-# The remote client sends through aiohttp (`ratelimit.pooled_transport`), below which
+# The remote client sends through aiohttp (`extractor.http_client`), below which
 # respx's default mocker (httpcore) never sees a request; mock at httpx's client instead,
 # above every transport.
 respx.mocks.DEFAULT_MOCKER = "httpx"

@@ -74,6 +74,37 @@ async def test_timeouts_and_dropped_connections_raise_the_sdks_exceptions(api: A
     route.side_effect = httpx.ConnectError("refused")
     with pytest.raises(openai.APIConnectionError):
         await _post()({"model": "m"})
+    # whatever else the transport raises (aiohttp on a malformed answer): as the SDK does
+    route.side_effect = ValueError("Content-Length: abc")
+    with pytest.raises(openai.APIConnectionError):
+        await _post()({"model": "m"})
+
+
+@pytest.mark.parametrize(
+    ("cause", "kind"),
+    [
+        ("ServerDisconnectedError", openai.APIConnectionError),
+        ("ClientOSError", openai.APIConnectionError),
+        ("ServerTimeoutError", openai.APITimeoutError),
+        (None, openai.APITimeoutError),
+    ],
+)
+async def test_a_dropped_connection_is_a_connection_error_not_a_timeout(
+    cause: str | None, kind: type[Exception]
+) -> None:
+    import aiohttp
+
+    # the aiohttp transport reports a server that hung up as httpx.ConnectTimeout
+    def handler(request: httpx.Request) -> httpx.Response:
+        error = httpx.ConnectTimeout("from the transport")
+        error.__cause__ = getattr(aiohttp, cause)() if cause else None
+        raise error
+
+    client = openai.AsyncOpenAI(api_key="sk-test", base_url=BASE_URL, max_retries=0)
+    post = ChatPost(client, httpx.AsyncClient(transport=httpx.MockTransport(handler)), 5.0)
+    with pytest.raises(openai.APIConnectionError) as caught:
+        await post({"model": "m"})
+    assert type(caught.value) is kind
 
 
 def test_a_loosely_shaped_answer_is_read_the_sdks_lenient_way() -> None:

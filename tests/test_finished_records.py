@@ -3,6 +3,7 @@ grounding and encoding the paper again, and must write exactly what grounding wo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import pytest
 from extractor.cache import CACHE_FORMAT, Finished, KeyMaker, ResponseCache, cache_key
 from extractor.call import Reply
 from extractor.config import ModelConfig
+from tests.conftest import BASE_URL
 from tests.test_run import answer, invoke, papers, write_jsonl
 
 ODD_PAPERS: list[dict[str, Any]] = [
@@ -200,3 +202,55 @@ def test_input_served_from_the_providers_prompt_cache_is_priced_as_cached(
     reply = cache.get_reply(key)
     assert reply is not None and reply.cached_input_tokens == 100
     cache.close()
+
+
+def test_an_answer_is_cached_before_its_record_is_grounded(
+    api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run cancelled between the answer and its record (Ctrl-C, a fatal error elsewhere)
+    # must not lose what was paid for.
+    import asyncio
+
+    src = write_jsonl(tmp_path / "in.jsonl", papers(1))
+    route = api.post("/chat/completions").mock(side_effect=answer)
+
+    def cancelled(*_a: Any, **_k: Any) -> Any:
+        raise asyncio.CancelledError
+
+    with monkeypatch.context() as m, contextlib.suppress(BaseException):
+        m.setattr("extractor.stages.Stages.finish", cancelled)
+        invoke(str(src), "-o", str(tmp_path / "a.jsonl"))
+    assert route.call_count == 1
+    result = invoke(str(src), "-o", str(tmp_path / "b.jsonl"))
+    assert result.exit_code == 0 and "1 cached" in result.stderr
+    assert route.call_count == 1
+
+
+def test_a_record_that_cannot_be_written_is_only_a_lost_shortcut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ResponseCache(tmp_path / "c")
+    cache.set_finished("k", _finished())
+
+    def locked() -> Any:
+        raise TimeoutError("database is locked")
+
+    monkeypatch.setattr(cache._cache, "transact", locked)
+    cache.flush()  # no exception: the record is made again next time
+    monkeypatch.undo()
+    cache.close()
+    assert ResponseCache(tmp_path / "c").get_finished("k", "v1") is None
+
+
+def test_a_paper_the_library_built_oddly_is_grounded_not_copied(api: Any, tmp_path: Path) -> None:
+    from extractor import Extractor
+    from extractor.core.paper import Paper
+
+    api.post("/chat/completions").mock(side_effect=answer)
+    p = papers(1)[0]
+    with Extractor(base_url=BASE_URL, cache_dir=tmp_path / "cache") as ex:
+        first = ex.extract(p["title"], p["abstract"])
+        odd = Paper(7, p["title"], p["abstract"], "<input>", 1)  # type: ignore[arg-type]
+        (again,) = list(ex.run([odd]))
+    assert again["meta"]["cached"] is True
+    assert again["extraction"] == first["extraction"]

@@ -17,8 +17,9 @@ import respx
 
 from bench.fake_openai import Limits
 from extractor.config import ModelConfig
+from extractor.http_client import RateLimitedClient
 from extractor.openai_call import OpenAICall
-from extractor.ratelimit import RateLimitedClient, RateLimiter, parse_duration
+from extractor.ratelimit import RateLimiter, parse_duration
 from tests.conftest import BASE_URL, completion, models_list, sent_paper
 from tests.test_run import EMPTY
 

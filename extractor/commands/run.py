@@ -249,7 +249,7 @@ def _make_call(
     config: RunConfig, stack: contextlib.ExitStack, limiter: RateLimiter | None = None
 ) -> Callable[[], ModelCall]:
     """The library's call factory (`extractor.api.make_call`), with notices on stderr; a
-    remote endpoint's requests go through the rate limiter and sharded connection pools, and
+    remote endpoint's requests go through the rate limiter and aiohttp's connection pool, and
     its client serves answers a batch already obtained."""
     from extractor.api import make_call
 
@@ -258,8 +258,8 @@ def _make_call(
         return make_call(config, stack, notice=notice)
 
     def factory() -> ModelCall:
+        from extractor.http_client import remote_client
         from extractor.openai_call import OpenAICall
-        from extractor.ratelimit import remote_client
 
         # offline results (--batch-results) need no server
         stub = config.scale.batch_results is not None
