@@ -72,14 +72,23 @@ def test_real_seed_files_507_pairs_411_distinct() -> None:
     "text",
     ["plain words", "  double  spaces ", "tab\there", "line\nbreak", "nbsp\u00a0here",
      "thin\u2009 space", "zero\u200bwidth", "ideographic\u3000space", "sep\x1cchar",
-     "e\u0301 composed", "", " ", "trailing "],
+     "e\u0301 composed", "", " ", "trailing ", "ascii\x7fdel", "caf\u00e9  x"],
 )  # fmt: skip
 def test_the_id_fast_path_agrees_with_the_canonical_form(text: str) -> None:
     import unicodedata
 
     from extractor.core.paper import _canonical
 
-    assert _canonical(text) == " ".join(unicodedata.normalize("NFKC", text).split())
+    assert _canonical(text) == " ".join(unicodedata.normalize("NFKC", text).split()).encode()
+
+
+def test_ids_are_what_they_were() -> None:
+    # ids name records across runs and files: the same text, the same id as in 0.1
+    import hashlib
+
+    title, abstract = "A Title", "An abstract with é and 91.5%."
+    expected = hashlib.sha256(f"{title}\n{abstract}".encode()).hexdigest()[:16]
+    assert paper_id(title, abstract) == expected
 
 
 def test_ids_are_stable_and_insensitive_to_rewrapping() -> None:
