@@ -296,7 +296,9 @@ class Pipeline:
             # A batch's answer was reserved for when its request line was written.
             if self.budget is not None and answer is None:
                 reserved = self.budget.reserve(
-                    estimate_tokens(messages), self.config.model.max_tokens
+                    estimate_tokens(messages),
+                    self.config.model.max_tokens,
+                    reasks=self.config.model.max_reasks,
                 )
                 if reserved < 0:
                     return self._not_sent(prepared.paper)

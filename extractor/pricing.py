@@ -191,11 +191,18 @@ def dollars(value: float | None) -> str:
     return f"${value:,.2f}"
 
 
+# What a re-ask adds to the prompt besides the rejected answer: the validation error and
+# instructor's request to correct it (a generous bound; errors run to a few lines).
+REASK_OVERHEAD_TOKENS = 300
+
+
 class Budget:
-    """`--max-cost`: a request is sent only if what was spent, what is reserved by requests
-    in flight, and this request's worst case (its estimated prompt, `max_tokens` of output)
-    stay within the limit. Once one does not fit, nothing more is sent: the run stops
-    cleanly, short of the limit by at most the reservations it could not make."""
+    """`--max-cost`: a record is sent only if what was spent, what is reserved by records in
+    flight, and this record's worst case stay within the limit: its estimated prompt and
+    `max_tokens` of output, for the first request and for each re-ask it may need (a re-ask
+    repeats the prompt with the rejected answer and the error added). Once one does not fit,
+    nothing more is sent: the run stops cleanly, short of the limit by at most the
+    reservations it could not make, and never past it by a re-ask."""
 
     def __init__(self, limit: float, price: Price):
         self.limit = limit
@@ -204,11 +211,25 @@ class Budget:
         self.reserved = 0.0
         self.exhausted = False
 
-    def reserve(self, prompt_tokens: int, max_output_tokens: int, *, batch: bool = False) -> float:
+    def reserve(
+        self,
+        prompt_tokens: int,
+        max_output_tokens: int,
+        *,
+        batch: bool = False,
+        reasks: int = 0,
+    ) -> float:
         """The amount reserved, or -1 (and `exhausted`) when it does not fit."""
         if self.exhausted:
             return -1.0
-        worst = self.price.cost(prompt_tokens, max_output_tokens, batch=batch)
+        worst = sum(
+            self.price.cost(
+                prompt_tokens + i * (max_output_tokens + REASK_OVERHEAD_TOKENS),
+                max_output_tokens,
+                batch=batch,
+            )
+            for i in range(reasks + 1)
+        )
         if self.spent + self.reserved + worst > self.limit:
             self.exhausted = True
             return -1.0

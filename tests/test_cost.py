@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from extractor.core.facts import analyze
-from extractor.pricing import estimate_tokens
+from extractor.pricing import REASK_OVERHEAD_TOKENS, estimate_tokens
 from extractor.prompt import load_prompt
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 
@@ -71,8 +73,12 @@ def test_max_cost_stops_cleanly_before_spending_more_and_resumes(api: Any, tmp_p
     prompt_tokens = estimate_tokens(
         prompt.messages(rows[0]["title"], rows[0]["abstract"], facts.numbers)
     )
-    worst = (prompt_tokens + 64) * 1000 / 1e6  # a request's reservation: prompt + max tokens
-    limit = worst + 0.3  # room for two requests at $0.16 each, not three
+    # a record's reservation: prompt + max tokens for its request and each of its 2 re-asks,
+    # whose prompts carry the rejected answer and the error
+    worst = sum(
+        (prompt_tokens + i * (64 + REASK_OVERHEAD_TOKENS) + 64) * 1000 / 1e6 for i in range(3)
+    )
+    limit = worst + 0.3  # room for two records at $0.16 each, not three
     out = tmp_path / "out.jsonl"
     args = [str(src), "-o", str(out), "-c", "1", "--max-tokens", "64", *PRICE]
     result = invoke(*args, "--max-cost", f"{limit:.4f}", env=KEY)
@@ -97,3 +103,39 @@ def test_max_cost_needs_a_price(api: Any, tmp_path: Path) -> None:
     result = invoke(str(src), "-m", "my-model", "--max-cost", "1", env=KEY)
     assert result.exit_code == 2
     assert "--max-cost needs a price" in result.output
+
+
+def test_re_asks_never_take_a_run_past_max_cost(api: Any, tmp_path: Path) -> None:
+    # Every record needs its two re-asks (two invalid answers, then a valid one), and each
+    # request costs what its reservation assumed: with two in flight, reserving one request
+    # a record would let both go and spend twice the limit.
+    from tests.conftest import completion, sent_paper
+
+    prompt = load_prompt("full", "anchored")
+    first = papers(1)[0]
+    facts = analyze(first["title"], first["abstract"])
+    tokens = estimate_tokens(prompt.messages(first["title"], first["abstract"], facts.numbers))
+    asked: dict[str, int] = {}
+
+    def twice_invalid(request: httpx.Request) -> httpx.Response:
+        paper = sent_paper(request)
+        asked[paper] = asked.get(paper, 0) + 1
+        if asked[paper] < 3:
+            content: Any = f"not json {asked[paper]}"
+        else:
+            content = json.loads(answer(request).content)["choices"][0]["message"]["content"]
+        body = completion(content, prompt_tokens=tokens, completion_tokens=64)
+        return httpx.Response(200, json=body)
+
+    api.post("/chat/completions").mock(side_effect=twice_invalid)
+    src = write_jsonl(tmp_path / "in.jsonl", papers(4))
+    out = tmp_path / "out.jsonl"
+    worst = sum((tokens + i * (64 + REASK_OVERHEAD_TOKENS) + 64) * 1e-3 for i in range(3))
+    limit = worst + 0.01  # one record's worst case
+    args = [str(src), "-o", str(out), "-c", "2", "--max-tokens", "64", *PRICE]
+    result = invoke(*args, "--max-cost", f"{limit:.4f}", env=KEY)
+    assert result.exit_code == 3, result.output
+    records = read_jsonl(out)
+    assert len(records) == 1 and records[0]["meta"]["attempts"] == 3
+    spent = sum(r["meta"]["cost_usd"] for r in records)
+    assert 3 * (tokens + 64) * 1e-3 <= spent <= limit
