@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from extractor.call import BatchError
 from extractor.config import ModelConfig, RunConfig
 from extractor.core.paper import Paper
 from extractor.pipeline import Pipeline
@@ -53,10 +54,6 @@ ENDPOINT = "/v1/chat/completions"
 TERMINAL = ("completed", "expired", "failed", "cancelled")
 _RETRIED = ("expired", "failed")  # a batch's unfinished lines are retried; cancelled ones not
 STATE_VERSION = 1
-
-
-class BatchError(Exception):
-    """Batch mode cannot go on (a usage error, a state of another run): exit 2."""
 
 
 def state_dir(output: str) -> Path:

@@ -57,6 +57,11 @@ class FatalError(Exception):
     """Every record would fail the same way (bad key, no server): stop the run, exit 2."""
 
 
+class BatchError(Exception):
+    """Batch mode cannot go on (a usage error, a state of another run): exit 2. Here rather
+    than in `batch`, so a run that is not a batch run never imports that module."""
+
+
 class LazyCall:
     """Builds the real call on first use: a run answered from the cache starts no client."""
 

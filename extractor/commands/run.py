@@ -275,7 +275,6 @@ def execute(config: RunConfig) -> int:
     aio.tune_gc()
     from extractor.cache import ResponseCache
     from extractor.call import FatalError, LazyCall
-    from extractor.local.errors import LocalModelError
     from extractor.pipeline import Pipeline
     from extractor.progress import Counters
     from extractor.prompt import load_prompt
@@ -283,6 +282,13 @@ def execute(config: RunConfig) -> int:
     from extractor.write import JsonlWriter, remove_stale
 
     local = config.model.model.startswith("local:")
+    # Only a local model's run imports the embedded model's package (its fetcher's HTTP
+    # client alone is a tenth of a second of start-up).
+    local_errors: tuple[type[Exception], ...] = ()
+    if local:
+        from extractor.local.errors import LocalModelError
+
+        local_errors = (LocalModelError,)
     if local and config.concurrency > LOCAL_SLOTS:
         # The embedded server answers LOCAL_SLOTS requests at a time; more in flight would
         # only queue inside it, with their timeouts running, and retry when those expire.
@@ -306,7 +312,7 @@ def execute(config: RunConfig) -> int:
 
         try:
             endpoint = model_identity(config.model.model)
-        except LocalModelError as e:
+        except local_errors as e:
             _err(str(e))
             return EXIT_USAGE
 
@@ -354,8 +360,9 @@ def execute(config: RunConfig) -> int:
         from extractor.ratelimit import RateLimiter
 
         limiter = RateLimiter(rpm=scale.rpm, tpm=scale.tpm, concurrency=config.concurrency)
-    from extractor.batch import BatchError
+    from extractor.call import BatchError
 
+    stops: tuple[type[Exception], ...] = (FatalError, InputError, BatchError, *local_errors)
     try:
         with contextlib.ExitStack() as stack:
             call = LazyCall(_make_call(config, stack, limiter))
@@ -367,7 +374,7 @@ def execute(config: RunConfig) -> int:
                 summary = aio.run(
                     pipeline.run(itertools.chain([first], papers), out, errors, progress)
                 )
-    except (FatalError, InputError, LocalModelError, BatchError) as e:
+    except stops as e:
         progress.finish()
         out.discard()
         errors.discard()
