@@ -40,7 +40,7 @@ def tune_gc() -> None:
     (JSON, pydantic models, HTTP headers), and with the default first-generation threshold
     (700) the collector walks the young heap thousands of times a second. What is alive
     when the run starts (modules, classes) is frozen out of its reach, and collections come
-    ~30x less often; measured, 10-15% of the client's CPU a request and of its start-up
+    ~30x less often; measured, 12-15% of the client's CPU a request and a third of its start-up
     (`bench/overhead_bench.py`). Not for the library API: the host process owns its GC."""
     global _tuned
     if _tuned:  # once a process: what a first run left alive is not frozen again

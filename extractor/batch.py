@@ -342,21 +342,8 @@ async def write_requests(
     pending = Pending()
     budget = pipeline.budget
     max_tokens = pipeline.config.model.max_tokens
-    seen: set[str] = set()
-    limit = pipeline.config.limit
-    for n, paper in enumerate(papers):
-        if limit is not None and n >= limit:
-            break
-        pending.records += 1
-        prepared = pipeline.stages.prepare(paper)
+    for prepared in _to_ask(pipeline, papers, pending, held):
         key = prepared.key
-        if _cached(pipeline, prepared):
-            pending.cached += 1
-            continue
-        if key in seen or held(key):
-            pending.held += 1
-            continue
-        seen.add(key)
         messages = prepared.messages()
         tokens = estimate_tokens(messages)
         if budget is not None and budget.reserve(tokens, max_tokens, batch=True) < 0:
@@ -368,6 +355,30 @@ async def write_requests(
     if budget is not None:
         budget.reserved = 0.0  # the answers are charged as the final pass validates them
     return pending
+
+
+def _to_ask(
+    pipeline: Pipeline,
+    papers: Iterable[Paper],
+    pending: Pending,
+    held: Callable[[str], bool] = lambda _key: False,
+) -> Iterator[Prepared]:
+    """The records a run would ask, in input order: each answer's key once, neither cached
+    nor `held`; the others are counted in `pending`."""
+    seen: set[str] = set()
+    limit = pipeline.config.limit
+    for n, paper in enumerate(papers):
+        if limit is not None and n >= limit:
+            break
+        pending.records += 1
+        prepared = pipeline.stages.prepare(paper)
+        if _cached(pipeline, prepared):
+            pending.cached += 1
+        elif prepared.key in seen or held(prepared.key):
+            pending.held += 1
+        else:
+            seen.add(prepared.key)
+            yield prepared
 
 
 def _cached(pipeline: Pipeline, prepared: Prepared) -> bool:
@@ -384,19 +395,7 @@ def dry_run(
 ) -> str:
     """What a run would send and cost, counted without sending anything."""
     pending = Pending()
-    seen: set[str] = set()
-    limit = pipeline.config.limit
-    for n, paper in enumerate(papers):
-        if limit is not None and n >= limit:
-            break
-        pending.records += 1
-        prepared = pipeline.stages.prepare(paper)
-        if _cached(pipeline, prepared):
-            pending.cached += 1
-            continue
-        if prepared.key in seen:
-            continue
-        seen.add(prepared.key)
+    for prepared in _to_ask(pipeline, papers, pending):
         pending.prompt_tokens += estimate_tokens(prepared.messages())
         pending.new += 1
     out_mean, out_source = _output_estimate(pipeline)

@@ -216,7 +216,7 @@ class ResponseCache:
 
     def set_finished(self, key: str, finished: Finished) -> None:
         """Keep a record made from the cached answer under `key`. Written in batches (a
-        transaction each costs ~0.4 ms, more than grounding the record again): a record
+        transaction each cost 0.2-0.5 ms here, as much as grounding the record again): a record
         is only ever a shortcut, so one lost to a crash is just made again."""
         self._pending[key + _RECORD] = finished.encode()
         if len(self._pending) >= _BATCH:

@@ -2,8 +2,8 @@
 `ChatCompletion`, failures raised as the SDK's own exceptions.
 
 The openai SDK's `post` walks each request through its option and header builders and each
-answer through a loose, pure-Python model constructor; at hundreds of requests a second
-that was a third of the client's CPU (`bench/overhead_bench.py`). The body instructor hands
+answer through a loose, pure-Python model constructor: about a quarter of the client's CPU
+under the profiler at 256 in flight (`bench/overhead_bench.py --profile`). The body instructor hands
 us is already plain JSON, and pydantic reads a `ChatCompletion` from bytes in compiled code,
 so this posts it through the same httpx client (rate limiter, connection pool, prefilled
 batch answers) with the headers the SDK would send.

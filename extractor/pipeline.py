@@ -109,7 +109,6 @@ class Pipeline:
         self._write_line: Callable[[str], None] | None = None
         self._flush: Callable[[], None] | None = None
         self._queued = 0  # slots in the window or at its head, not yet written
-        self._stopping = False  # the run is ending: send nothing more
         self.summary: Summary | None = None
 
     async def run(
@@ -140,7 +139,6 @@ class Pipeline:
             progress.update()
 
         self._queued = 0
-        self._stopping = False
         producer = asyncio.create_task(self._produce(papers, window, deliver, ready))
         head: Slot | None = None
         try:
@@ -159,8 +157,7 @@ class Pipeline:
         finally:
             # Interrupted or failed: what already finished is still written, in order, up to
             # the first record that is not done; the rest is cancelled (and in the cache if
-            # it got that far), and no request waiting for a slot is sent any more.
-            self._stopping = True
+            # it got that far).
             rest: list[Slot | None] = [head] if head is not None else []
             while not window.empty():
                 rest.append(window.get_nowait())
@@ -286,7 +283,7 @@ class Pipeline:
 
     async def _request(self, prepared: Prepared) -> Outcome:
         async with self._slots:
-            if self._fatal is not None or self._stopping:
+            if self._fatal is not None:
                 return Outcome()
             messages = prepared.messages()
             answer = self.answers.answer(prepared.key) if self.answers is not None else None

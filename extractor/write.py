@@ -68,7 +68,7 @@ class JsonlWriter:
         """A record copied out of the cache, already encoded as `dumps` encodes it.
 
         Flushed every FLUSH_SECONDS to a file, and whenever the run waits for an answer
-        (a rerun writes 15,000 records a second: a system call each was a tenth of its
+        (a rerun writes 15,000 records a second: a system call each was up to a tenth of its
         time); what a crash keeps from the file is in the cache it came from. A pipe reader
         still gets each record at once."""
         fh = self._open()

@@ -12,40 +12,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import orjson
-
-_NESTED = (float, dict, list)
-
 
 class InputError(Exception):
     """An input that cannot be used (missing, unreadable, malformed where that matters): the
     command stops with one line on stderr and exit status 2, before anything is written."""
-
-
-def loads(text: str | bytes) -> Any:
-    """`json.loads`, exactly, at orjson's speed (2x on abstract-sized lines): what orjson
-    refuses (NaN, lone surrogates) or reads differently (integers beyond 64 bits, which it
-    rounds to floats: any float of that size sends the line to the standard library) is
-    left to the standard library."""
-    try:
-        obj = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)  # it reads them, or says why not
-    if _rounded(obj):
-        return json.loads(text)
-    return obj
-
-
-def _rounded(value: Any) -> bool:
-    """Whether `value` holds a float that may be an integer orjson rounded (beyond 64 bits)."""
-    kind = type(value)
-    if kind is float:
-        return value.is_integer() and abs(value) >= 2.0**63  # type: ignore[no-any-return]
-    if kind is dict:
-        return any(type(v) in _NESTED and _rounded(v) for v in value.values())
-    if kind is list:
-        return any(type(v) in _NESTED and _rounded(v) for v in value)
-    return False
 
 
 def json_objects(
@@ -56,7 +26,7 @@ def json_objects(
         if not line.strip():
             continue
         try:
-            obj = loads(line)
+            obj = json.loads(line)
         except json.JSONDecodeError as e:
             problem = f"{where}:{number}: invalid JSON ({e.msg})"
         else:
