@@ -63,21 +63,22 @@ _GAP_LEFT = re.compile(
 )
 _ON = r"(?:on|in|for|over|across|at|of|from)"
 _BENCH_GAP_RIGHT = re.compile(
-    r"[^.;\d]{0,80}?\b" + _ON + r"\s+(?:the\s+)?(?:\w+(?:[- ]\w+)?\s+)?(?:\(\s*)?$",
+    r"[^;]{0,100}?\b" + _ON + r"\s+(?:the\s+)?(?:[\w-]+\s+){0,4}?(?:\(\s*)?$",
     re.IGNORECASE,
 )
+_CONTRAST = re.compile(r"\b(?:while|whereas|but|compared|versus|vs)\b|,\s*and\b", re.I)
 _TRAINING = re.compile(r"\b(?:train(?:ed|ing)?|pre-?train(?:ed|ing)?)\s+on\b", re.IGNORECASE)
 # Before a model name: it is what the number is measured against, or a part, not its holder.
 _NOT_HOLDER = re.compile(
     r"\b(?:than|over|outperform\w*|surpass\w*|beat\w*|exceed\w*|compared\s+(?:to|with)|"
     r"comparison\s+(?:to|with)|relative\s+to|versus|vs\.?|against|as|like|such\s+as|e\.g\.,?|"
-    r"including|baselines?|built\s+(?:up)?on|based\s+on|on\s+top\s+of|us(?:e|es|ed|ing)|"
+    r"including|baselines?|base-lines?|built\s+(?:up)?on|based\s+on|on\s+top\s+of|us(?:e|es|ed|ing)|"
     r"with|from|upon|of|to|and|rival\w*|match\w*)\s+(?:the\s+|a\s+|an\s+|strong\s+|"
-    r"previous\s+|existing\s+|prior\s+)*(?:\w+\s+)?$",
+    r"previous\s+|existing\s+|prior\s+)*(?:[\w-]+\s+)?$",
     re.IGNORECASE,
 )
 _OUR = re.compile(
-    r"\b(?:(?:our|the\s+proposed|this|the)\s+(?:[\w-]+\s+){0,2}?"
+    r"\b(?:(?:(?:our|the\s+proposed|this)\s+(?:[\w-]+\s+){0,2}?|the\s+)"
     r"(?:models?|approach(?:es)?|methods?|systems?|parsers?|frameworks?|networks?|"
     r"architectures?|taggers?|agents?|algorithms?|techniques?|designs?|solutions?|"
     r"pipelines?|variants?|ensembles?|modules?|mechanisms?|strateg(?:y|ies)|proposals?)"
@@ -193,7 +194,19 @@ class _Sentence:
                 # as their subject ("UAS and LAS are 95.9% and 94.1%").
                 if self.respectively or group[-1].end <= n.start:
                     return first + idx
+        if self.respectively:
+            # "F1 = 83.4 on A and F1 = 82.7 on B, which outperforms ... by 1.8 and 1.0
+            # respectively": the last names written before the list, in order
+            run = self._run_start(n)
+            before = [i for i, s in enumerate(listed) if s.end <= run]
+            if len(before) >= size:
+                return before[len(before) - size + idx]
         return None
+
+    def _run_start(self, n: Number) -> int:
+        idx, _ = self.number_groups[n.id]
+        i = next(k for k, m in enumerate(self.numbers) if m.id == n.id)
+        return self.numbers[i - idx].start
 
     def metric(self, n: Number) -> Mention | None:
         after = [m for m in self.metrics if m.start >= n.end]
@@ -229,14 +242,20 @@ class _Sentence:
         )
 
     def benchmark(self, n: Number) -> _Span | None:
+        i = self._paired(n, self.benchmarks) if self.respectively else None
+        if i is not None:
+            return self.benchmarks[i]
         for b in self.benchmarks:
             if b.start < n.end:
                 continue
             gap = self.text[n.end : b.start]
+            # Numbers between may share it ("95.7% UAS and 94.1% LAS on PTB"), not across a
+            # comma ("80% on A, and 85% on B").
+            between = any(n.end <= m.start < b.start for m in self.numbers)
             if (
                 _BENCH_GAP_RIGHT.fullmatch(gap)
                 and not _TRAINING.search(gap)
-                and not any(n.end <= m.start < b.start for m in self.numbers)
+                and not (between and _CONTRAST.search(gap))
             ):
                 return b
             break
@@ -271,7 +290,8 @@ def attribute(
     reading order). `proposed`: the paper's one proposed model, for "our model" and "we"."""
     out: list[Attribution] = []
     cache: dict[tuple[int, int], _Sentence] = {}
-    last_benchmark: tuple[str, int] | None = None  # the previous number's, and where it ends
+    # the previous number's benchmark, where its sentence ends, and its metric
+    last_benchmark: tuple[str, int, str | None] | None = None
     for n in numbers:
         s = cache.get(n.sentence)
         if s is None:
@@ -282,13 +302,18 @@ def attribute(
         bench = s.benchmark(n)
         holder = s.model(n)
         bench_name = bench.name if bench else None
+        metric_name = metric.name if metric else None
         if bench_name is None and not s.benchmarks and last_benchmark is not None:
-            # A result sentence right after one that named its benchmark goes on with it.
-            name, end = last_benchmark
-            if end >= n.sentence[0] or len(text[end : n.sentence[0]].strip()) <= 1:
+            # A result sentence right after one that named its benchmark goes on with it, when
+            # it goes on measuring the same thing ("We further improve these results to 29.8
+            # BLEU"); a new metric is a new experiment.
+            name, end, last_metric = last_benchmark
+            if (end >= n.sentence[0] or len(text[end : n.sentence[0]].strip()) <= 1) and (
+                metric_name is None or metric_name == last_metric
+            ):
                 bench_name = name
         if bench_name is not None:
-            last_benchmark = (bench_name, n.sentence[1])
+            last_benchmark = (bench_name, n.sentence[1], metric_name)
         out.append(
             Attribution(
                 bench_name, metric.name if metric else None, holder.name if holder else None

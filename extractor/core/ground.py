@@ -214,7 +214,8 @@ class _Grounder:
         seen: set[str] = set()
         for b in benchmarks:
             named = _GENERIC_TAIL.sub("", b)
-            if named != b and self.find_name(named) is not None:
+            # "MMEB Benchmark" is MMEB; "Stanford Question Answering Dataset" is a name whole
+            if named != b and len(named.split()) == 1 and self.find_name(named) is not None:
                 # "MMEB Benchmark": the name is "MMEB" (GUIDELINES: as written, the name)
                 self.warnings.append(f"benchmark {b!r} named {named!r}")
                 b = named
@@ -427,6 +428,8 @@ class _Grounder:
 _GENERIC_TAIL = re.compile(
     r"\s+(?:benchmarks?|datasets?|data\s+sets?|test\s+sets?|corpus|suite)$", re.IGNORECASE
 )
+# What a named collection is called after its name: "Penn treebank", "Brown corpus"
+_COLLECTION_WORDS = frozenset({"treebank", "corpus", "dataset", "benchmark", "challenge"})
 _FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "in", "on", "for", "and", "to", "with", "at"})
 _COUNT_PHRASE = re.compile(r"^\d[\d,.]*\s+\w")
 _CAPITALS_INSIDE = re.compile(r"\w[A-Z]|\d")
@@ -441,10 +444,11 @@ def _name_like(name: str) -> bool:
     words = name.split()
     if len(words) <= 1:
         return True
-    if all(w[:1].isupper() or w[:1].isdigit() or w in _FUNCTION_WORDS for w in words[1:]) and (
-        words[0][:1].isupper() or words[0][:1].isdigit()
-    ):
-        return True  # "Visual Genome", "Reading in the Wild"
+    if all(
+        w[:1].isupper() or w[:1].isdigit() or w in _FUNCTION_WORDS or w in _COLLECTION_WORDS
+        for w in words[1:]
+    ) and (words[0][:1].isupper() or words[0][:1].isdigit()):
+        return True  # "Visual Genome", "Reading in the Wild", "Penn treebank"
     return any(_CAPITALS_INSIDE.search(w) and not _capitalized_compound(w) for w in words)
 
 

@@ -168,12 +168,14 @@ def label_all(
         result = la.result and lb.result
         from_to = bool(_FROM_TO.search(text[max(0, a.start - 40) : b.start]))
         delta = (la.delta or lb.delta) and not from_to
+        # "from 35.9% to 59.4%": the first is where a baseline stood, not what the subject
+        # reached.
         labels[i] = RuleLabel(
             result,
             delta,
             la.benchmark or lb.benchmark,
             la.metric or lb.metric,
-            la.model or lb.model,
+            None if from_to and not delta else la.model or lb.model,
         )
         labels[i + 1] = RuleLabel(
             result,

@@ -113,7 +113,7 @@ _NOT_MODIFIERS = frozenset(
     more less same similar comparable total final single final-layer respective respectively both
     all each per which while when where using use used has have had can could would will may
     substantial considerable remarkable impressive notable reported higher-is-better also
-    further""".split()  # noqa: SIM905 (a word list reads better as words)
+    further fewer lower-is-better set sets test-set dev-set held-out heldout""".split()  # noqa: SIM905 (a word list reads better as words)
 )
 _MODIFIER = re.compile(r"[A-Za-z][\w&@./+-]*")
 _SCORE_AFTER = re.compile(r"[- ](?:scores?|measures?|values?|metrics?)\b", re.IGNORECASE)

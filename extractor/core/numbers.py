@@ -29,7 +29,7 @@ FieldName = Literal["title", "abstract"]
 
 # Bump when what is mined, or how candidates are numbered, changes: candidate ids are in the
 # prompt and in cached answers, so this is part of the prompt version.
-MINER_VERSION = "1"
+MINER_VERSION = "2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ class Number:
 _UNITS: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(p, re.IGNORECASE if ci else 0), unit)
     for p, unit, ci in (
-        (r"\s?\\?%", "%", False),
+        (r"\+?\s?\\?%", "%", False),  # "1.5+%": more than 1.5%
         (r"\s?(?:percentage|percent)\s+points?\b", "points", True),
         (r"\s?p\.p\.", "points", False),
         (r"\s?pp\b", "points", False),
@@ -64,7 +64,7 @@ _UNITS: list[tuple[re.Pattern[str], str | None]] = [
         (r"\s?\$?\\times\$?", "x", False),
         (r"\s?×", "x", False),
         (r"(?:-|\s)?fold\b", "x", True),
-        (r"\s?times\b(?!\s?\d)", "x", True),
+        (r"\+?\s?times\b(?!\s?\d)", "x", True),
         (r"\s?[xX](?![\w.-]*\d)\b", "x", False),
         (r"\s?(?:ms|milliseconds?)\b", "ms", False),
         (r"\s?(?:GPU[- ])?(?:hours?|hrs?|h)\b", "hours", False),
@@ -244,7 +244,9 @@ def _share_range_units(text: str, raws: list[_Raw]) -> None:
 
 # --- clauses -----------------------------------------------------------------------------------
 
-_SENTENCE_BREAK = re.compile(r"(?<!\d)[.!?](?=\s|$)|[;\n]|\.(?=\s+[A-Z])")
+# Not after the abbreviations of citations and examples: "Vaswani et al. (2017)", "e.g. X".
+_ABBREVIATION = r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bcf)(?<!\bresp)(?<!\bFig)(?<!\bEq)"
+_SENTENCE_BREAK = re.compile(rf"{_ABBREVIATION}(?:(?<!\d)[.!?](?=\s|$)|\.(?=\s+[A-Z]))|[;\n]")
 _CLAUSE_BREAK = re.compile(r",\s|\s(?:while|whereas|but)\s|:\s")
 _MIN_CLAUSE_WORDS = 4
 
