@@ -85,6 +85,10 @@ _OUR = re.compile(
     r"|we)\b",
     re.IGNORECASE,
 )
+# Units that say what they measure: time, memory, a factor.
+_OWN_MEASURE = frozenset(
+    {"ms", "seconds", "minutes", "hours", "days", "x", "GB", "MB", "KB", "TB", "GiB", "MiB"}
+)
 _RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)
 _LIST_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|and\s+|or\s+|/\s*|&\s*)\s*", re.IGNORECASE)
 _NUMBER_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+)?|and\s+|/\s*)\s*(?:\+|up\s+to\s+)?", re.IGNORECASE)
@@ -203,30 +207,53 @@ class _Sentence:
                 return before[len(before) - size + idx]
         return None
 
+    def _same_list(self, a: Mention, b: Mention) -> bool:
+        lo, hi = (a, b) if a.start <= b.start else (b, a)
+        inside = [m for m in self.metrics if lo.start <= m.start <= hi.start]
+        return all(
+            _LIST_JOIN.fullmatch(self.text[x.end : y.start]) for x, y in zip(inside, inside[1:])
+        )
+
     def _run_start(self, n: Number) -> int:
         idx, _ = self.number_groups[n.id]
         i = next(k for k, m in enumerate(self.numbers) if m.id == n.id)
         return self.numbers[i - idx].start
 
-    def metric(self, n: Number) -> Mention | None:
+    def _adjacent_metric(self, n: Number) -> Mention | None:
+        """The metric written right next to `n`: "93.55 F1", "an F1-score of 40.78"."""
         after = [m for m in self.metrics if m.start >= n.end]
         if after and _GAP_RIGHT.fullmatch(self.text, n.end, after[0].start):
             return after[0]
-        i = self._paired(n, self.metrics)
-        if i is not None:
-            return self.metrics[i]
         before = [m for m in self.metrics if m.end <= n.start]
-        if before:
-            gap = self._without_names(before[-1].end, n.start)
-            if _GAP_LEFT.fullmatch(gap):
-                return before[-1]
-        lo, hi = n.clause
-        inside = [m for m in self.metrics if lo <= m.start and m.end <= hi]
-        if inside:
-            return min(inside, key=lambda m: _distance(n, m.start, m.end))
-        if before:
+        if before and _GAP_LEFT.fullmatch(self._without_names(before[-1].end, n.start)):
             return before[-1]
         return None
+
+    def metric(self, n: Number) -> Mention | None:
+        i = self._paired(n, self.metrics)
+        adjacent = self._adjacent_metric(n)
+        # "UAS and LAS are 95.9% and 94.1%": LAS stands next to 95.9, but as the list's last
+        if i is not None and (
+            self.respectively or adjacent is None or self._same_list(adjacent, self.metrics[i])
+        ):
+            return self.metrics[i]
+        if adjacent is not None or n.unit in _OWN_MEASURE:
+            # A time, a size or a factor measures itself; a metric further off is another
+            # number's ("we match the accuracy of X in under 5 hours").
+            return adjacent
+        # Further off, a metric is this number's only if no other number has it next to it.
+        claimed = {
+            (m.start, m.end)
+            for other in self.numbers
+            if other.id != n.id and (m := self._adjacent_metric(other)) is not None
+        }
+        free = [m for m in self.metrics if (m.start, m.end) not in claimed]
+        lo, hi = n.clause
+        inside = [m for m in free if lo <= m.start and m.end <= hi]
+        if inside:
+            return min(inside, key=lambda m: _distance(n, m.start, m.end))
+        before = [m for m in free if m.end <= n.start]
+        return before[-1] if before else None
 
     def _without_names(self, lo: int, hi: int) -> str:
         """The text between two places with benchmark names taken out ("accuracy on GSM8K
@@ -290,8 +317,7 @@ def attribute(
     reading order). `proposed`: the paper's one proposed model, for "our model" and "we"."""
     out: list[Attribution] = []
     cache: dict[tuple[int, int], _Sentence] = {}
-    # the previous number's benchmark, where its sentence ends, and its metric
-    last_benchmark: tuple[str, int, str | None] | None = None
+    last: tuple[str, _Sentence] | None = None  # the previous benchmark, and its sentence
     for n in numbers:
         s = cache.get(n.sentence)
         if s is None:
@@ -303,20 +329,18 @@ def attribute(
         holder = s.model(n)
         bench_name = bench.name if bench else None
         metric_name = metric.name if metric else None
-        if bench_name is None and not s.benchmarks and last_benchmark is not None:
-            # A result sentence right after one that named its benchmark goes on with it, when
-            # it goes on measuring the same thing ("We further improve these results to 29.8
-            # BLEU"); a new metric is a new experiment.
-            name, end, last_metric = last_benchmark
-            if (end >= n.sentence[0] or len(text[end : n.sentence[0]].strip()) <= 1) and (
-                metric_name is None or metric_name == last_metric
+        if bench_name is None and not s.benchmarks and last is not None:
+            # A sentence that names no benchmark goes on with the one of the result just
+            # before it: in the same sentence, or in the one before when it measures what that
+            # one measured ("We further improve these results to 29.8 BLEU"); a new metric is
+            # a new experiment.
+            name, before = last
+            if before is s or (
+                len(text[before.hi : s.lo].strip()) <= 1
+                and (metric_name is None or metric_name in {m.name for m in before.metrics})
             ):
                 bench_name = name
         if bench_name is not None:
-            last_benchmark = (bench_name, n.sentence[1], metric_name)
-        out.append(
-            Attribution(
-                bench_name, metric.name if metric else None, holder.name if holder else None
-            )
-        )
+            last = (bench_name, s)
+        out.append(Attribution(bench_name, metric_name, holder.name if holder else None))
     return out

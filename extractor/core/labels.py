@@ -181,7 +181,8 @@ def label_all(
             result,
             delta,
             lb.benchmark or la.benchmark,
-            lb.metric or la.metric,
+            # "execution accuracy from 35.9% to 59.4%": what the first end measures, both do
+            (la.metric or lb.metric) if from_to else (lb.metric or la.metric),
             lb.model or la.model,
         )
     return labels
