@@ -19,6 +19,7 @@ Nothing is credited from outside the text: a number whose sentence names no mode
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -211,7 +212,7 @@ class _Sentence:
         lo, hi = (a, b) if a.start <= b.start else (b, a)
         inside = [m for m in self.metrics if lo.start <= m.start <= hi.start]
         return all(
-            _LIST_JOIN.fullmatch(self.text[x.end : y.start]) for x, y in zip(inside, inside[1:])
+            _LIST_JOIN.fullmatch(self.text[x.end : y.start]) for x, y in itertools.pairwise(inside)
         )
 
     def _run_start(self, n: Number) -> int:

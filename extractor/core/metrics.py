@@ -204,6 +204,18 @@ def _spell(modifiers: str, metric: Metric, head: str) -> str:
     return f"{modifiers} {head}" if modifiers else head
 
 
+_LEAD = re.compile(r"\s*\(?\s*")
+
+
+def metric_at(text: str) -> Metric | None:
+    """The metric `text` starts with, after spaces and an opening bracket ("(F 0.5) on")."""
+    m = _PATTERN.match(text, _LEAD.match(text).end())  # type: ignore[union-attr]
+    if m is None:
+        return None
+    metric = _ORDER[int(m.lastgroup[1:])]  # type: ignore[index]
+    return None if metric.needs_modifier else metric
+
+
 @lru_cache(maxsize=4096)
 def lookup(name: str) -> Metric | None:
     """The vocabulary entry a metric name ends in ("logical form accuracy" -> accuracy)."""
