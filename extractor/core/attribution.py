@@ -78,12 +78,18 @@ _NOT_HOLDER = re.compile(
     r"previous\s+|existing\s+|prior\s+)*(?:[\w-]+\s+)?$",
     re.IGNORECASE,
 )
-_OUR = re.compile(
-    r"\b(?:(?:(?:our|the\s+proposed|this)\s+(?:[\w-]+\s+){0,2}?|the\s+)"
+_HEADS = (
     r"(?:models?|approach(?:es)?|methods?|systems?|parsers?|frameworks?|networks?|"
-    r"architectures?|taggers?|agents?|algorithms?|techniques?|designs?|solutions?|"
-    r"pipelines?|variants?|ensembles?|modules?|mechanisms?|strateg(?:y|ies)|proposals?)"
-    r"|we)\b",
+    r"architectures?|taggers?|agents?|algorithms?|techniques?|solutions?|cells?|pipelines?|"
+    r"ensembles?|strateg(?:y|ies)|designs?|variants?|modules?|mechanisms?)"
+)
+# The subjects that stand for the paper's own model: "our model", "our hierarchical fusion
+# gives", "the proposed method", "this approach", "the model", "we", "it achieves".
+_OUR = re.compile(
+    r"\b(?:(?:our|the\s+proposed)(?:\s+[\w-]+){1,3}?(?=\s+(?:\w+s|is|was|has|can|also)\b)"
+    r"|(?:our|the\s+proposed|this)\s+(?:[\w-]+\s+){0,2}?" + _HEADS + r"|the\s+" + _HEADS + r""
+    r"|we|it(?=\s+(?:also\s+)?(?:achieves|improves|outperforms|reaches|obtains|yields|gives|"
+    r"reduces|surpasses|attains|sets|scores)\b))\b",
     re.IGNORECASE,
 )
 # Units that say what they measure: time, memory, a factor.

@@ -252,12 +252,19 @@ class _Grounder:
         written = [r for r in results if getattr(r, "id", None) is None]
         if policy is not None:
             refs = [r for r in results if getattr(r, "id", None) is not None]
-            for r, span in self._anchored(refs, models, benchmarks, policy):
-                key = (r.value, r.unit, r.delta)
-                if key not in seen:
-                    seen.add(key)
-                    out.append(r)
-                    spans.append(span)
+            # Each candidate is a place in the text: the same value twice is two results
+            # ("76.8% on Kinetics-600 and 76.8% on Kinetics-700"), but a title that repeats
+            # an abstract's result is one.
+            anchored = self._anchored(refs, models, benchmarks, policy)
+            in_abstract = {
+                (r.value, r.unit, r.delta) for r, span in anchored if span["field"] == "abstract"
+            }
+            for r, span in anchored:
+                if span["field"] == "title" and (r.value, r.unit, r.delta) in in_abstract:
+                    continue
+                seen.add(_result_key(r))
+                out.append(r)
+                spans.append(span)
         for r in written:
             what = f"result {_num(r.value)}"
             hit = locate(r.evidence, self.evidence_order, fuzzy=True)
@@ -297,7 +304,9 @@ class _Grounder:
                 r = r.model_copy(update=update)
             if not isinstance(r, Result):
                 r = Result.model_construct(**{f: getattr(r, f) for f in Result.model_fields})
-            key = (r.value, r.unit, r.delta)
+            # A looping answer repeats an item whole; the same value said of another
+            # benchmark or model, or at another place, is another result.
+            key = _result_key(r)
             if key in seen:
                 continue
             seen.add(key)
@@ -317,13 +326,8 @@ class _Grounder:
             else:
                 picked.setdefault(n.id, r)
         texts = {"title": self.title.text, "abstract": self.abstract.text}
-        proposed = [m.name for m in models if m.role == "proposed"]
         rules = label_all(
-            texts,
-            facts.numbers,
-            benchmarks,
-            [m.name for m in models],
-            proposed[0] if len(proposed) == 1 else None,
+            texts, facts.numbers, benchmarks, [m.name for m in models], _main_model(models, facts)
         )
         ruled = {n.id for n, lab in zip(facts.numbers, rules, strict=True) if lab.result}
         chosen = {
@@ -515,6 +519,20 @@ def _one_kind_per_name(
         [b for b, _ in kept_benchmarks],
         [s for _, s in kept_benchmarks],
     )
+
+
+def _main_model(models: list[Model], facts: PaperFacts) -> str | None:
+    """The model "our model" and "we" stand for: the paper's proposed model, the one its title
+    names when it proposes several (its modules are proposed too), else the first listed."""
+    proposed = [m.name for m in models if m.role == "proposed"]
+    if len(proposed) <= 1:
+        return proposed[0] if proposed else None
+    in_title = [p for p in proposed if word_spans(facts.title.text, p)]
+    return in_title[0] if in_title else proposed[0]
+
+
+def _result_key(r: Result) -> tuple[Any, ...]:
+    return (r.value, r.unit, r.delta, r.benchmark, r.metric, r.model, r.evidence)
 
 
 def _link_key(url: str) -> str:
