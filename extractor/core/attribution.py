@@ -157,6 +157,7 @@ class _Sentence:
         self.models = named
         self.respectively = bool(_RESPECTIVELY.search(text, lo, hi))
         self.number_groups = self._number_groups()
+        self.goes_on: bool | None = None  # whether it goes on with the last benchmark
 
     def _inside_model(self, b: _Span, models: Sequence[str]) -> bool:
         # "VQA" inside the model name "VQA-Net" is no benchmark mention
@@ -338,14 +339,15 @@ def attribute(
         metric_name = metric.name if metric else None
         if bench_name is None and not s.benchmarks and last is not None:
             # A sentence that names no benchmark goes on with the one of the result just
-            # before it: in the same sentence, or in the one before when it measures what that
-            # one measured ("We further improve these results to 29.8 BLEU"); a new metric is
-            # a new experiment.
+            # before it, when it measures what that one measured ("We further improve these
+            # results to 29.8 BLEU"); a new metric is a new experiment. Its first number
+            # decides for the sentence.
             name, before = last
-            if before is s or (
-                len(text[before.hi : s.lo].strip()) <= 1
-                and (metric_name is None or metric_name in {m.name for m in before.metrics})
-            ):
+            if s.goes_on is None:
+                s.goes_on = len(text[before.hi : s.lo].strip()) <= 1 and (
+                    metric_name is None or metric_name in {m.name for m in before.metrics}
+                )
+            if s.goes_on:
                 bench_name = name
         if bench_name is not None:
             last = (bench_name, s)

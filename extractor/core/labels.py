@@ -19,7 +19,7 @@ from extractor.core.numbers import Number
 
 # Units that measure performance or cost. A time is a result only when it is a cost ("trained
 # in 1 hour"), not the length of data ("100 hours of video").
-_RESULT_UNITS = frozenset({"%", "points", "x", "FPS", "dB", "tokens/s", "it/s"})
+_RESULT_UNITS = frozenset({"%", "points", "x", "FPS", "dB", "tokens/s", "it/s", "bits/char"})
 _TIME_UNITS = frozenset({"ms", "seconds", "minutes", "hours", "days"})
 
 _W = r"(?:\s+\S+){0,4}?"  # up to four words between a cue and the number
@@ -102,7 +102,7 @@ def is_result(text: str, n: Number, sentence: str) -> bool:
 
 def is_delta(text: str, n: Number) -> bool:
     before = text[max(0, n.start - 80) : n.start]
-    after = text[n.end : n.end + 40]
+    after = text[n.end : n.end + 80]
     # "from 54% to 76%": two levels (a signed "+1.4 to +4.2" stays a gain, and so does
     # "by 9% to 13%")
     gain_before = bool(_GAIN_BEFORE.search(before))
@@ -134,7 +134,7 @@ def _in_brackets_after_gain(text: str, n: Number) -> bool:
         r"\(\s*(?:up\s+to|about|around|nearly|almost|over|~)?\s*", text[opened : n.start]
     ):
         return False
-    return bool(_GAIN_WORD.search(text, max(n.sentence[0], opened - 60), opened))
+    return bool(_GAIN_WORD.search(text, max(n.sentence[0], opened - 100), opened))
 
 
 def label(
@@ -209,7 +209,34 @@ def label_all(
             (la.metric or lb.metric) if from_to else (lb.metric or la.metric),
             lb.model or la.model,
         )
+    _gains_in_a_list(texts, numbers, labels)
     return labels
+
+
+# "absolute improvements of 8.9% on X, 5.7% on Y, and 1.5% on Z", "by 1.1 F1 in domain and up
+# to 4.5 F1 out of domain": the items after a gain, written the same way, are gains too.
+_NEXT_ITEM = re.compile(r"(?:,|\band)\s*(?:and\s+)?(?:up\s+to\s+|about\s+|nearly\s+|over\s+)?$")
+
+
+def _gains_in_a_list(
+    texts: dict[str, str], numbers: Sequence[Number], labels: list[RuleLabel]
+) -> None:
+    for i in range(1, len(numbers)):
+        a, b = numbers[i - 1], numbers[i]
+        la, lb = labels[i - 1], labels[i]
+        if not (la.delta and la.result and lb.result) or lb.delta:
+            continue
+        if a.field != b.field or a.sentence != b.sentence or a.unit != b.unit:
+            continue
+        text = texts[a.field]
+        between = text[a.end : b.start]
+        if not _NEXT_ITEM.search(between) or len(between) > 80 or _FROM_TO.search(between):
+            continue
+        # written the same way: the words after each begin alike ("on", "F1 in"/"F1 out")
+        head_a = text[a.end : a.end + 20].split()[:1]
+        head_b = text[b.end : b.end + 20].split()[:1]
+        if head_a == head_b and not _LEVEL_BEFORE.search(text[max(0, b.start - 30) : b.start]):
+            labels[i] = RuleLabel(lb.result, True, lb.benchmark, lb.metric, lb.model)
 
 
 # --- who decides what: the rules, the model, or both --------------------------------------------
