@@ -58,6 +58,18 @@ _LEVEL_BEFORE = re.compile(
     r"approximately|nearly|average|of))*\s*$",
     re.IGNORECASE,
 )
+_HARDWARE_AFTER = re.compile(
+    r"\s*(?:NVIDIA\s+)?(?:[A-Z]\d{2,4}\b|GPUs?\b|TPUs?\b|nodes?\b|cards?\b|machines?\b|cores?\b)"
+)
+# A share of the data a setup uses; a share of a resource ("15% of the FLOPs", "99% of the
+# parameters", "10% of the visual tokens") is a cost, and stays a result.
+_SHARE_OF_DATA = re.compile(
+    r"\s*of\s+(?:the\s+|all\s+|its\s+|our\s+)?(?:training\s+|labell?ed\s+|unlabell?ed\s+|"
+    r"input\s+|image\s+|video\s+)?(?:data|dataset|patch(?:es)?|samples?|images?|examples?|"
+    r"words?|sentences?|documents?|pixels?|frames?|videos?|annotations?|labels?|corpus|"
+    r"queries|questions|users|participants|respondents)\b",
+    re.IGNORECASE,
+)
 _COUNT_CONTEXT = re.compile(r"\b(?:of\s+which|out\s+of)\b", re.IGNORECASE)
 _DATA_LENGTH_AFTER = re.compile(r"^\s*(?:of|in\s+total|long)\b", re.IGNORECASE)
 _DATA_LENGTH_BEFORE = re.compile(
@@ -87,6 +99,10 @@ def is_result(text: str, n: Number, sentence: str) -> bool:
     after = text[n.end : n.end + 40]
     if _COUNT_CONTEXT.search(before[-30:]):
         return False
+    if n.unit == "x" and _HARDWARE_AFTER.match(after):
+        return False  # "8x A100 GPUs": how many, not how much faster
+    if n.unit == "%" and _SHARE_OF_DATA.match(after) and not _GAIN_BEFORE.search(before):
+        return False  # "masks 75% of the patches", "60% of the data is English": a setup
     if n.unit in _RESULT_UNITS:
         return True
     if n.unit in _TIME_UNITS:
