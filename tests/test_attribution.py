@@ -176,3 +176,27 @@ def test_the_same_value_at_two_places_is_two_results() -> None:
     facts = analyze("A title", "Our model reaches 76.8% on Kinetics-600 and 76.8% on Kinetics-700.")
     assert [n.written for n in facts.numbers] == ["76.8%", "76.8%"]
     assert got["76.8%"].benchmark == "Kinetics-600"
+
+
+def test_of_two_respectively_lists_the_nearer_pairs() -> None:
+    text = (
+        "It improves perplexities on Penn Treebank and WikiText-2 to 51.1 and 44.3 respectively, "
+        "and cross-entropies on text8 and Hutter Prize to 1.19 and 1.08 respectively."
+    )
+    got = labels(text, ("Penn Treebank", "WikiText-2", "text8", "Hutter Prize"))
+    assert [got[v].benchmark for v in ("51.1", "44.3", "1.19", "1.08")] == [
+        "Penn Treebank",
+        "WikiText-2",
+        "text8",
+        "Hutter Prize",
+    ]
+    assert got["1.08"].metric == "entropy"
+
+
+def test_the_next_item_of_a_list_measures_what_the_first_does() -> None:
+    text = "We reach an F1 score of 91.62 on CoNLL-2003 and 86.28 on OntoNotes."
+    got = labels(text, ("CoNLL-2003", "OntoNotes"))
+    assert got["86.28"].metric == "F1" and got["86.28"].benchmark == "OntoNotes"
+    # an item written otherwise does not inherit
+    got = labels("We reach an F1 score of 91.62 on CoNLL-2003 and it runs in 86 ms.")
+    assert got["86 ms"].metric is None

@@ -209,13 +209,22 @@ class _Sentence:
             return None
         idx, size = place
         listed = [_Span(s.start, s.end, None) for s in spans]
-        for group in _groups(listed, self.text):
-            if len(group) == size:
-                first = next(i for i, s in enumerate(listed) if s is group[0])
-                # Without "respectively" a list pairs only when it stands before the numbers
-                # as their subject ("UAS and LAS are 95.9% and 94.1%").
-                if self.respectively or group[-1].end <= n.start:
-                    return first + idx
+        run = self._run_start(n)
+        # Without "respectively" a list pairs only when it stands before the numbers as their
+        # subject ("UAS and LAS are 95.9% and 94.1%"). Of two such lists, the nearer one: "on
+        # A and B to 51.1 and 44.3 respectively, and on C and D to 1.19 and 1.08 respectively".
+        fitting = [
+            g
+            for g in _groups(listed, self.text)
+            if len(g) == size and (self.respectively or g[-1].end <= n.start)
+        ]
+        if fitting:
+            group = min(
+                fitting,
+                key=lambda g: abs(run - g[-1].end) if g[-1].end <= run else 10**6 + g[0].start,
+            )
+            first = next(i for i, s in enumerate(listed) if s is group[0])
+            return first + idx
         if self.respectively:
             # "F1 = 83.4 on A and F1 = 82.7 on B, which outperforms ... by 1.8 and 1.0
             # respectively": the last names written before the list, in order

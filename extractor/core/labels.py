@@ -51,7 +51,7 @@ _GAIN_WORD = re.compile(
     r"increases?|decreases?|gaps?|outperform\w*)\b",
     re.IGNORECASE,
 )
-_FROM_TO = re.compile(r"\bfrom\s+\S+\s+to\s+\S*$|\bfrom\s*$", re.IGNORECASE)
+_FROM_TO = re.compile(r"\bfrom\s+\S+\s+(?:down\s+|up\s+)?to\s+\S*$|\bfrom\s*$", re.IGNORECASE)
 _LEVEL_BEFORE = re.compile(
     r"\b(?:only|to|reach(?:es|ed|ing)?|achiev(?:es|ed|ing|e)|attain(?:s|ed|ing)?|"
     r"obtain(?:s|ed|ing)?|scor(?:es|ed|ing|e))(?:\s+(?:an?|the|up\s+to|over|about|"
@@ -175,7 +175,7 @@ def _labelled(text: str, n: Number, a: Attribution) -> RuleLabel:
     )
 
 
-_JOIN = re.compile(r"\s*(?:-|–|—|−|~|to|and|or|,)\s*(?:\+)?\s*")
+_JOIN = re.compile(r"\s*(?:-|–|—|−|~|(?:down\s+|up\s+)?to|and|or|,)\s*(?:\+)?\s*")
 _TIMES = frozenset({"ms", "seconds", "minutes", "hours", "days"})
 
 
@@ -226,6 +226,7 @@ def label_all(
             lb.model or la.model,
         )
     _gains_in_a_list(texts, numbers, labels)
+    _metrics_in_a_list(texts, numbers, labels)
     return labels
 
 
@@ -253,6 +254,28 @@ def _gains_in_a_list(
         head_b = text[b.end : b.end + 20].split()[:1]
         if head_a == head_b and not _LEVEL_BEFORE.search(text[max(0, b.start - 30) : b.start]):
             labels[i] = RuleLabel(lb.result, True, lb.benchmark, lb.metric, lb.model)
+
+
+def _metrics_in_a_list(
+    texts: dict[str, str], numbers: Sequence[Number], labels: list[RuleLabel]
+) -> None:
+    """ "an F1 score of 91.62 on CoNLL-2003 and 86.28 on OntoNotes": the second item, written
+    the same way and naming no metric of its own, measures what the first does."""
+    for i in range(1, len(numbers)):
+        a, b = numbers[i - 1], numbers[i]
+        la, lb = labels[i - 1], labels[i]
+        if la.metric is None or lb.metric is not None or not (la.result and lb.result):
+            continue
+        if a.field != b.field or a.sentence != b.sentence or a.unit != b.unit:
+            continue
+        text = texts[a.field]
+        between = text[a.end : b.start]
+        if not _NEXT_ITEM.search(between) or len(between) > 80 or _FROM_TO.search(between):
+            continue
+        head_a = text[a.end : a.end + 20].split()[:1]
+        head_b = text[b.end : b.end + 20].split()[:1]
+        if head_a == head_b and head_a in (["on"], ["in"], ["for"], ["at"]):
+            labels[i] = RuleLabel(lb.result, lb.delta, lb.benchmark, la.metric, lb.model)
 
 
 # --- who decides what: the rules, the model, or both --------------------------------------------
