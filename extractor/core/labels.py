@@ -252,7 +252,8 @@ def _gains_in_a_list(
         # written the same way: the words after each begin alike ("on", "F1 in"/"F1 out")
         head_a = text[a.end : a.end + 20].split()[:1]
         head_b = text[b.end : b.end + 20].split()[:1]
-        if head_a == head_b and not _LEVEL_BEFORE.search(text[max(0, b.start - 30) : b.start]):
+        lead = re.sub(r"\bup\s+to\s*$", "", text[max(0, b.start - 30) : b.start])
+        if head_a == head_b and not _LEVEL_BEFORE.search(lead):
             labels[i] = RuleLabel(lb.result, True, lb.benchmark, lb.metric, lb.model)
 
 

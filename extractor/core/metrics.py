@@ -197,7 +197,8 @@ def _spell(modifiers: str, metric: Metric, head: str) -> str:
         if metric.name == "BLEU" and head.upper() == "BLEU":
             head = "BLEU"
     elif metric.needs_modifier:
-        head = head.lower()
+        # a metric is named in the singular: "response times" measure "response time"
+        head = re.sub(r"(?<=[a-z])s$", "", head.lower())
     else:
         head = metric.name
     modifiers = " ".join(modifiers.split())
