@@ -244,3 +244,9 @@ def test_rows_with_perfect_names_on_the_146_dev_abstracts(tmp_path: Path) -> Non
     assert report["fields"]["results"]["f1"] >= 0.95, report["fields"]["results"]
     for attr in ("results.benchmark", "results.metric", "results.model"):
         assert report["attributes"][attr]["accuracy"] >= 0.83, (attr, report["attributes"])
+
+
+def test_a_number_measured_on_a_whole_list_has_no_one_benchmark() -> None:
+    text = "It brings improvements (up to 1.9%) on CCGBank, Wikipedia and biomedical text."
+    assert labels(text, ("CCGBank", "Wikipedia"))["1.9%"].benchmark is None
+    assert labels("It brings up to 1.9% on CCGBank.", ("CCGBank",))["1.9%"].benchmark == "CCGBank"
