@@ -371,3 +371,66 @@ def test_lines_split_only_on_newlines(tmp_path: Path) -> None:
     result = table(str(path), "--format", "json")
     assert result.stderr == ""
     assert json.loads(result.stdout)[0]["title"] == "a b"  # read whole; table cells are one line
+
+
+# -- hostile cells (issue 17, case 14) ------------------------------------------------------
+
+HOSTILE = [
+    {
+        "id": '=HYPERLINK("http://evil")',
+        "title": "@SUM(A1:A9)",
+        "abstract": "...",
+        "extraction": {
+            "results": [
+                res(-1.5, "+cmd|' /C calc'!A0", "-acc", "\tModel"),
+                res(2.0, "<img src=x onerror=alert(1)>", "acc", "![p](https://t.example/p.png)"),
+            ],
+        },
+    }
+]
+
+
+def test_csv_neutralises_formula_text_cells_but_keeps_numbers(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "h.jsonl", HOSTILE)
+    rows = csv_rows(table(str(path)).stdout)
+    first = rows[0]
+    assert first["paper_id"] == '\'=HYPERLINK("http://evil")'
+    assert first["title"] == "'@SUM(A1:A9)"
+    assert first["benchmark"] == "'+cmd|' /C calc'!A0"
+    assert first["metric"] == "'-acc"
+    assert first["value"] == "-1.5"  # a number, not text: it stays a number
+    assert rows[1]["benchmark"] == "<img src=x onerror=alert(1)>"  # harmless in CSV
+    pivot_header = next(csv.reader(io.StringIO(table(str(path), "--pivot").stdout)))
+    assert pivot_header[1] == "'+cmd|' /C calc'!A0 / -acc [%]"
+
+
+def test_csv_cell_rule() -> None:
+    from extractor.commands.table import csv_cell
+
+    for text in ("=1+1", "+1", "-1", "@x", "\t=1", "\r=1", "  =1", "\uff1d1"):
+        assert csv_cell(text) == "'" + text
+    for text in ("a=1", "1-2", "ok", "", "'quoted"):
+        assert csv_cell(text) == text
+    assert csv_cell(-1.5) == "-1.5" and csv_cell(None) == ""
+    assert csv_cell("=1+1", raw=True) == "=1+1"
+
+
+def test_raw_csv_writes_cells_as_they_are(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "h.jsonl", HOSTILE)
+    rows = csv_rows(table(str(path), "--raw").stdout)
+    assert rows[0]["paper_id"] == '=HYPERLINK("http://evil")'
+    assert rows[0]["benchmark"] == "+cmd|' /C calc'!A0"
+
+
+def test_markdown_escapes_markup_in_every_cell(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "h.jsonl", HOSTILE)
+    for args in ((), ("--pivot",)):
+        md = table(str(path), "--format", "md", *args).stdout
+        assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+        assert not re.search(r"(?<!\\)\]\(", md) and "![p\\](https://t.example/p.png)" in md
+    plain = table(str(records_file_path(tmp_path)), "--format", "md").stdout
+    assert "&" not in plain and "\\]" not in plain  # nothing to escape: nothing escaped
+
+
+def records_file_path(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "plain.jsonl", RECORDS)

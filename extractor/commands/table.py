@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -77,22 +78,50 @@ def pivot_table(pv: Pivot, *, with_source: bool = False) -> Table:
     return header, body
 
 
-def to_csv(table: Table) -> str:
+# OWASP's CSV-injection rule: a spreadsheet runs a cell starting with one of these as a
+# formula. The full-width forms count too (some locales' spreadsheets read them as the ASCII
+# ones), and leading spaces do not hide the sign from every spreadsheet.
+_FORMULA_START = tuple("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+
+
+def csv_cell(value: Any, *, raw: bool = False) -> str:
+    """A CSV cell. Text that a spreadsheet would run as a formula gets a leading "'" (shown
+    as text, not evaluated) unless `raw`. Numbers are never touched: the table's numbers are
+    floats we formatted, so "-1.5" in a value column stays a number, while a *text* cell
+    "-1.5" (a name) is neutralised like any other text starting with "-"."""
+    text = _text(value)
+    if raw or not isinstance(value, str):
+        return text
+    return "'" + text if text.lstrip(" ").startswith(_FORMULA_START) else text
+
+
+def to_csv(table: Table, *, raw: bool = False) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(table[0])
-    writer.writerows([[_text(v) for v in line] for line in table[1]])
+    writer.writerow([csv_cell(h, raw=raw) for h in table[0]])
+    writer.writerows([[csv_cell(v, raw=raw) for v in line] for line in table[1]])
     return buf.getvalue()
 
 
-def _md_cell(value: Any) -> str:
-    return " ".join(_text(value).split()).replace("\\", "\\\\").replace("|", "\\|")
+# Markdown renderers pass inline HTML through, and "[x](url)" / "![x](url)" make links and
+# remote images (a tracking pixel): record text is model output, so none of it may act as
+# markup. Entities and backslash escapes render as the characters themselves.
+# A "]" that closes link text is escaped only where a link could follow ("](" or "]["), so
+# a label such as "COCO / accuracy [%]" stays as written.
+_MD_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "|": "\\|", "`": "\\`", "&": "&amp;", "<": "&lt;", ">": "&gt;"}
+)
+_LINK_CLOSE = re.compile(r"\](?=[(\[])")
+
+
+def md_cell(value: Any) -> str:
+    return _LINK_CLOSE.sub(r"\\]", " ".join(_text(value).split()).translate(_MD_ESCAPES))
 
 
 def to_markdown(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |"]
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
-    lines += ["| " + " | ".join(_md_cell(v) for v in line) + " |" for line in body]
+    lines += ["| " + " | ".join(md_cell(v) for v in line) + " |" for line in body]
     return "\n".join(lines) + "\n"
 
 
@@ -245,6 +274,12 @@ def _notes(data: Rows, pv: Pivot | None, show_merges: bool, attribute_proposed: 
     help="Also write the table as Parquet (needs pyarrow). With --parquet, the text table "
     "is written only when -o names a file.",
 )
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="CSV: write text cells as they are. By default a text cell starting with = + - @, "
+    "a tab or a carriage return gets a leading ' so that spreadsheets do not run it as a formula.",
+)
 def table_command(
     records: str,
     fmt: str,
@@ -256,6 +291,7 @@ def table_command(
     attribute_proposed: bool,
     show_merges: bool,
     parquet: str | None,
+    raw: bool,
 ) -> None:
     """The benchmark results in OUT.jsonl as a table (CSV by default).
 
@@ -277,7 +313,7 @@ def table_command(
     elif fmt == "md":
         text = pivot_markdown(pv) if pv is not None else to_markdown(*table)
     else:
-        text = to_csv(table)
+        text = to_csv(table, raw=raw)
 
     if parquet:
         _write_parquet(table, parquet)
