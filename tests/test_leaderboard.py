@@ -266,6 +266,122 @@ def test_a_result_naming_no_model_is_credited_to_the_proposed_model_only_when_as
     assert (pv.unattributed, pv.attributed_to_proposed) == (1, 1)
 
 
+# -- kinds ----------------------------------------------------------------------------------
+
+
+def test_a_benchmark_the_paper_lists_as_a_model_is_cleared_and_leaves_the_pivot() -> None:
+    # The real case: the compressed model taken for the benchmark.
+    qmoe = record(
+        "q",
+        [result(160, "SwitchTransformer-c2048", None, "QMoE", unit="GB")],
+        models=[
+            {"name": "QMoE", "role": "proposed"},
+            {"name": "SwitchTransformer-c2048", "role": "compared"},
+        ],
+    )
+    data = build_rows([qmoe])
+    (row,) = data.rows
+    assert (row.model, row.benchmark, row.value, row.unit) == ("QMoE", None, 160.0, "GB")
+    assert [(f.paper_id, f.field, f.name, f.scope) for f in data.kind_fixes] == [
+        ("q", "benchmark", "SwitchTransformer-c2048", "paper")
+    ]
+    pv = pivot(data.rows)
+    assert pv.cells == {} and pv.without_benchmark == 1
+
+
+def test_a_name_another_paper_lists_as_a_model_is_no_benchmark_either() -> None:
+    lists_it = record("a", [], models=[{"name": "LLaVA-HR", "role": "proposed"}])
+    uses_it = record("b", [result(20, "llava hr", "inference time", "gamma-MoD", unit="ms")])
+    data = build_rows([lists_it, uses_it])
+    assert data.rows[0].benchmark is None
+    assert [(f.field, f.name, f.scope) for f in data.kind_fixes] == [
+        ("benchmark", "llava hr", "corpus")
+    ]
+
+
+def test_a_model_listed_as_a_benchmark_is_cleared_and_the_row_goes_unattributed() -> None:
+    data = build_rows([record("a", [result(50, "MMLU", "acc", "MMBench")], benchmarks=["MMBench"])])
+    assert (data.rows[0].model, data.rows[0].model_source) == (None, None)
+    assert [(f.field, f.name, f.scope) for f in data.kind_fixes] == [("model", "MMBench", "paper")]
+
+
+def test_a_benchmark_papers_proposed_benchmark_is_not_credited_as_a_model() -> None:
+    bench_paper = record(
+        "a",
+        [result(50, "OmniBench", "accuracy")],
+        models=[{"name": "OmniBench", "role": "proposed"}],
+        benchmarks=["OmniBench"],
+    )
+    data = build_rows([bench_paper], attribute_proposed=True)
+    assert (data.rows[0].model, data.rows[0].benchmark) == (None, None)
+
+
+def test_names_of_their_own_kind_stand() -> None:
+    ok = record(
+        "a",
+        [result(80, "MMBench", "acc", "FooNet")],
+        models=[{"name": "FooNet", "role": "proposed"}],
+        benchmarks=["MMBench"],
+    )
+    data = build_rows([ok, record("b", [result(1, "Unlisted", None, "AlsoUnlisted")])])
+    assert [(r.benchmark, r.model) for r in data.rows] == [
+        ("MMBench", "FooNet"),
+        ("Unlisted", "AlsoUnlisted"),
+    ]
+    assert data.kind_fixes == []
+
+
+def test_pivot_never_shows_a_listed_model_as_a_benchmark_or_the_other_way() -> None:
+    records = [
+        record(
+            "a",
+            [
+                result(1, "M1", "acc", "B1"),
+                result(2, "B1", "acc", "M1"),
+                result(3, "M2", None, None),
+                result(4, "B2", "acc", "M2"),
+            ],
+            models=[{"name": "M1", "role": "proposed"}],
+            benchmarks=["B1"],
+        ),
+        record(
+            "b",
+            [result(5, "m1", "acc", "b2")],
+            models=[{"name": "M2", "role": "compared"}],
+            benchmarks=["B2"],
+        ),
+    ]
+    pv = pivot(build_rows(records, attribute_proposed=True).rows, unattributed_row=True)
+    models = {fold(m) for m in ("M1", "M2")}
+    benchmarks = {fold(b) for b in ("B1", "B2")}
+    assert pv.cells
+    for model, column in pv.cells:
+        assert fold(column.benchmark) not in models
+        assert fold(model) not in benchmarks
+
+
+# -- papers ---------------------------------------------------------------------------------
+
+
+def test_papers_carry_url_date_tasks_and_proposed_models() -> None:
+    a = record("2401.01234v2", [], models=[{"name": "Ours", "role": "proposed"}])
+    a["extraction"]["tasks"] = ["VQA", "captioning"]
+    a["date"] = "2024-01-03T10:00:00Z"
+    b = record("b", [], links=[{"url": " https://github.com/o/r ", "kind": "code"}])
+    b["source"] = {"path": "in.jsonl", "line": 2, "url": "https://openreview.net/forum?id=x"}
+    b["extraction"]["tasks"] = ["vqa"]
+    papers = build_rows([a, b, record("c", [])]).papers
+    assert papers["2401.01234v2"].url == "https://arxiv.org/abs/2401.01234v2"
+    assert papers["2401.01234v2"].date == "2024-01-03"
+    assert papers["2401.01234v2"].proposed == ("Ours",)
+    assert papers["b"].tasks == ("VQA",)  # canonical across papers
+    assert (papers["b"].url, papers["b"].links) == (
+        "https://openreview.net/forum?id=x",
+        (("https://github.com/o/r", "code"),),
+    )
+    assert (papers["c"].url, papers["c"].date, papers["c"].tasks) == (None, None, ())
+
+
 def test_filters_match_after_canonicalization() -> None:
     records = [
         record(

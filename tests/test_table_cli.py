@@ -434,3 +434,25 @@ def test_markdown_escapes_markup_in_every_cell(tmp_path: Path) -> None:
 
 def records_file_path(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "plain.jsonl", RECORDS)
+
+
+def test_a_benchmark_listed_as_a_model_is_cleared_with_a_note(tmp_path: Path) -> None:
+    records = [
+        {
+            "id": "q",
+            "title": "QMoE",
+            "extraction": {
+                "models": [{"name": "SwitchTransformer-c2048", "role": "compared"}],
+                "results": [res(160.0, "SwitchTransformer-c2048", None, "QMoE", unit="GB")],
+            },
+        }
+    ]
+    result = table(str(write_jsonl(tmp_path / "q.jsonl", records)), "--pivot")
+    assert result.exit_code == 0
+    assert result.stdout == "model\n"  # no column: the benchmark was a model
+    assert (
+        "note: 1 result(s) give as benchmark a name listed as a model (SwitchTransformer-c2048): "
+        "that benchmark is cleared, so the number stays out of the pivot"
+    ) in result.stderr
+    plain = table(str(write_jsonl(tmp_path / "ok.jsonl", RECORDS)))
+    assert "listed as a" not in plain.stderr

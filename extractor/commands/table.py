@@ -216,6 +216,15 @@ def _notes(data: Rows, pv: Pivot | None, show_merges: bool, attribute_proposed: 
             f"note: {proposed} result(s) that name no model are credited to their paper's "
             "only proposed model (model_source: proposed)"
         )
+    for fld, other in (("benchmark", "model"), ("model", "benchmark")):
+        fixes = [f for f in data.kind_fixes if f.field == fld]
+        if fixes:
+            names = ", ".join(sorted({f.name for f in fixes}, key=str.casefold))
+            note(
+                f"note: {len(fixes)} result(s) give as {fld} a name listed as a {other} "
+                f"({names}): that {fld} is cleared, so the number stays out of the pivot"
+                + ("" if fld == "benchmark" else " unless unattributed")
+            )
     if pv is not None and pv.without_benchmark:
         note(f"note: pivot leaves out {pv.without_benchmark} level result(s) tied to no benchmark")
     if show_merges:

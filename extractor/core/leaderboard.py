@@ -19,6 +19,18 @@ Decisions the table and the report share:
   paper has exactly one), and every row so credited says so (`model_source == "proposed"`).
   Grounding may have nulled a model it could not find in the text; "FooNet reaches 80.1% on
   MMLU, while GPT-4 reaches 86.4%" must never make 86.4 FooNet's.
+- A benchmark is a benchmark and a model a model (`KindFix`): a result whose benchmark is a
+  name some record lists as a model ("QMoE ... SwitchTransformer-c2048 [GB]": the model that
+  was compressed, taken for the benchmark) has its benchmark cleared, and one whose model is a
+  listed benchmark has its model cleared. The number stays a row of the long form; only the
+  wrong name goes, so the pivot (which needs a benchmark, and a model for a named row) leaves it
+  out. Clearing rather than dropping the row keeps the value, its evidence and its other names
+  for the reader, and keeps long form, pivot, exports and report in agreement.
+  The paper's own lists are asked first (`scope="paper"`), then every record's
+  (`scope="corpus"`): a pivot column is read across papers, so a name any paper lists as a
+  model is no column key, even where this paper did not list it. A name listed as both kinds
+  is therefore neither a pivot benchmark nor a pivot model: a cell lost is a smaller harm than
+  a model shown as a benchmark.
 """
 
 from __future__ import annotations
@@ -34,8 +46,8 @@ from typing import Any, Literal
 
 from extractor.core.normalize import merge_key
 
-Kind = Literal["benchmark", "metric", "model"]
-KINDS: tuple[Kind, ...] = ("benchmark", "metric", "model")
+Kind = Literal["benchmark", "metric", "model", "task"]
+KINDS: tuple[Kind, ...] = ("benchmark", "metric", "model", "task")
 
 
 # A decimal point between digits: "1.5" in "Qwen2-1.5B".
@@ -75,6 +87,7 @@ _ALIASES: dict[Kind, dict[str, str]] = {
         **_group("bleu4", "BLEU-4", "BLEU@4", "B@4"),
     },
     "model": {},
+    "task": {},
 }
 
 # Metrics where a smaller number is the better one: short names match whole words only
@@ -164,6 +177,8 @@ class Canon:
                 canon.add("model", _str(model.get("name")))
             for bench in _list(ex.get("benchmarks")):
                 canon.add("benchmark", _str(bench))
+            for task in _list(ex.get("tasks")):
+                canon.add("task", _str(task))
             for result in _dicts(ex.get("results")):
                 canon.add("benchmark", _str(result.get("benchmark")))
                 canon.add("metric", _str(result.get("metric")))
@@ -237,6 +252,117 @@ def sole_proposed_model(extraction: Mapping[str, Any]) -> str | None:
     return proposed.pop() if len(proposed) == 1 else None
 
 
+# -- kinds: a benchmark is no model ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindFix:
+    """A name cleared from a result because a list names it as the other kind."""
+
+    paper_id: str
+    field: Literal["benchmark", "model"]  # the result field that was cleared
+    name: str
+    scope: Literal["paper", "corpus"]  # listed as the other kind by this paper, or another one
+
+
+@dataclass(frozen=True)
+class Listed:
+    """Folded names a set of extractions lists as models and as benchmarks."""
+
+    models: frozenset[str]
+    benchmarks: frozenset[str]
+
+    @classmethod
+    def of(cls, extractions: Iterable[Mapping[str, Any]]) -> Listed:
+        models: set[str] = set()
+        benchmarks: set[str] = set()
+        for ex in extractions:
+            models.update(
+                fold(n) for m in _dicts(ex.get("models")) if (n := clean_name(_str(m.get("name"))))
+            )
+            benchmarks.update(
+                fold(n) for b in _list(ex.get("benchmarks")) if (n := clean_name(_str(b)))
+            )
+        return cls(frozenset(models), frozenset(benchmarks))
+
+
+def check_kind(
+    field: Literal["benchmark", "model"], name: str | None, own: Listed, corpus: Listed
+) -> Literal["paper", "corpus"] | None:
+    """Where `name`, given as a result's `field`, is listed as the other kind: in the paper's
+    own lists first, then in any record's; None when it is not (it may stand)."""
+    if not (name := clean_name(name)):
+        return None
+    key = fold(name)
+    other = "models" if field == "benchmark" else "benchmarks"
+    if key in getattr(own, other):
+        return "paper"
+    return "corpus" if key in getattr(corpus, other) else None
+
+
+# -- papers ---------------------------------------------------------------------------------
+
+# New-style arXiv ids ("2401.01234", "2401.01234v2"): a record whose id is one has a paper URL.
+_ARXIV_ID = re.compile(r"(?:arxiv:)?(\d{4}\.\d{4,5})(v\d+)?", re.IGNORECASE)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True)
+class Paper:
+    """What the exports say about a paper beyond its results, names canonical."""
+
+    paper_id: str
+    title: str
+    url: (
+        str | None
+    )  # the input's `url` (the record's source.url), else arXiv's page for an arXiv id
+    date: (
+        str | None
+    )  # YYYY-MM-DD from a `date`/`published`/`update_date` field, if the record has one
+    tasks: tuple[str, ...]
+    proposed: tuple[str, ...]  # models listed with role "proposed"
+    links: tuple[tuple[str, str], ...]  # (url, kind) of its code links
+
+
+def paper_url(record: Mapping[str, Any]) -> str | None:
+    source = record.get("source")
+    url = _str(source.get("url")) if isinstance(source, Mapping) else None
+    if url and url.strip():
+        return url.strip()
+    match = _ARXIV_ID.fullmatch(str(record.get("id") or "").strip())
+    return f"https://arxiv.org/abs/{match.group(1)}{match.group(2) or ''}" if match else None
+
+
+def paper_date(record: Mapping[str, Any]) -> str | None:
+    for key in ("date", "published", "update_date"):
+        value = _str(record.get(key))
+        if value and (match := _DATE.match(value.strip())):
+            return match.group(0)
+    return None
+
+
+def _paper(record: Mapping[str, Any], ex: Mapping[str, Any], canon: Canon) -> Paper:
+    def names(kind: Kind, values: Iterable[str | None]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for v in values if (c := canon.canonical(kind, v))))
+
+    models = _dicts(ex.get("models"))
+    return Paper(
+        paper_id=str(record.get("id") or ""),
+        title=" ".join((_str(record.get("title")) or "").split()),
+        url=paper_url(record),
+        date=paper_date(record),
+        tasks=names("task", (_str(t) for t in _list(ex.get("tasks")))),
+        proposed=names(
+            "model", (_str(m.get("name")) for m in models if m.get("role") == "proposed")
+        ),
+        links=tuple(
+            (url.strip(), _str(link.get("kind")) or "other")
+            for link in _dicts(ex.get("code_links"))
+            if (url := _str(link.get("url"))) and url.strip()
+        ),
+    )
+
+
 # -- rows -----------------------------------------------------------------------------------
 
 LONG_COLUMNS = (
@@ -277,6 +403,8 @@ class Rows:
     canon: Canon
     records_without_extraction: int = 0
     results_skipped: int = 0  # not a dict, or no usable number
+    kind_fixes: list[KindFix] = field(default_factory=list)
+    papers: dict[str, Paper] = field(default_factory=dict)  # by paper_id; the first record wins
 
 
 def build_rows(
@@ -286,24 +414,39 @@ def build_rows(
     attribute_proposed: bool = False,
 ) -> Rows:
     """One row per usable result. A result that names no model has no model, unless
-    `attribute_proposed`: then the paper's only proposed model, marked `model_source="proposed"`."""
+    `attribute_proposed`: then the paper's only proposed model, marked `model_source="proposed"`.
+    A benchmark listed as a model, or a model listed as a benchmark, is cleared (`KindFix`)."""
     canon = canon or Canon.from_records(records)
     out = Rows([], canon)
-    for record in records:
-        ex = extraction_of(record)
+    extractions = [extraction_of(record) for record in records]
+    corpus = Listed.of(ex for ex in extractions if ex is not None)
+    for record, ex in zip(records, extractions, strict=True):
         if ex is None:
             out.records_without_extraction += 1
             continue
         paper_id = str(record.get("id") or "")
+        out.papers.setdefault(paper_id, _paper(record, ex, canon))
         title = " ".join((_str(record.get("title")) or "").split())
         url = code_url(ex)
-        fallback = canon.canonical("model", sole_proposed_model(ex)) if attribute_proposed else None
+        own = Listed.of([ex])
+        sole = sole_proposed_model(ex) if attribute_proposed else None
+        # A proposed "model" some list names as a benchmark (a benchmark paper's own) is no model.
+        fallback = (
+            None if check_kind("model", sole, own, corpus) else canon.canonical("model", sole)
+        )
         for result in _list(ex.get("results")):
             value = as_number(result.get("value")) if isinstance(result, Mapping) else None
             if not isinstance(result, Mapping) or value is None:
                 out.results_skipped += 1
                 continue
-            model = canon.canonical("model", _str(result.get("model")))
+            names: dict[Literal["benchmark", "model"], str | None] = {}
+            for kind in ("benchmark", "model"):
+                name = _str(result.get(kind))
+                if scope := check_kind(kind, name, own, corpus):
+                    out.kind_fixes.append(KindFix(paper_id, kind, clean_name(name) or "", scope))
+                    name = None
+                names[kind] = canon.canonical(kind, name)
+            model = names["model"]
             source = STATED if model else PROPOSED if fallback else None
             out.rows.append(
                 ResultRow(
@@ -311,7 +454,7 @@ def build_rows(
                     title=title,
                     model=model or fallback,
                     model_source=source,
-                    benchmark=canon.canonical("benchmark", _str(result.get("benchmark"))),
+                    benchmark=names["benchmark"],
                     metric=canon.canonical("metric", _str(result.get("metric"))),
                     value=value,
                     unit=clean_name(_str(result.get("unit"))),
