@@ -288,8 +288,42 @@ def test_parquet(records_file: Path, tmp_path: Path) -> None:
     assert long.column("value").to_pylist()[:2] == [78.2, 2.5]
     assert long.column("delta").to_pylist()[:2] == [False, True]
     table(str(records_file), "--pivot", "--parquet", str(pivot_path))
-    pivot = pq.read_table(pivot_path).to_pylist()
-    assert {r["model"]: r["COCO / accuracy [%]"] for r in pivot}["LLaVA-1.5"] == 81.4
+    pivot = pq.read_table(pivot_path)
+    assert pivot.schema == long.schema  # the pivot is the rows behind its cells
+    cells = {(r["model"], r["benchmark"]): r["value"] for r in pivot.to_pylist()}
+    assert cells == {
+        ("LLaVA-1.5", "COCO"): 81.4,
+        ("LLaVA-1.5", "VQAv2"): 63.5,
+        ("TinyVLM", "COCO"): 78.2,
+        ("X", "COCO"): 79.0,
+        (None, "VQAv2"): 61.0,  # the "(unattributed)" row: no model
+    }
+
+
+def test_parquet_schema_never_depends_on_the_data(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow (extractor[parquet]) not installed")
+    import pyarrow as pa
+
+    sparse = [{"id": "s", "extraction": {"results": [{"value": 1}]}}]  # every name null
+    files = {
+        "full": write_jsonl(tmp_path / "full.jsonl", RECORDS),
+        "sparse": write_jsonl(tmp_path / "sparse.jsonl", sparse),
+        "empty": write_jsonl(tmp_path / "empty.jsonl", []),
+    }
+    schemas = {}
+    for name, path in files.items():
+        for args in ((), ("--pivot",)):
+            out = tmp_path / f"{name}{len(args)}.parquet"
+            assert table(str(path), "--parquet", str(out), *args).exit_code == 0
+            schemas[name, args] = pq.read_schema(out).remove_metadata()
+    assert len(set(map(str, schemas.values()))) == 1
+    schema = schemas["empty", ()]
+    assert schema.field("value").type == pa.float64() and schema.field("delta").type == pa.bool_()
+    assert schema.field("model").type == pa.string()  # all-null in two of the inputs
+    assert pq.read_table(tmp_path / "sparse0.parquet").column("model").to_pylist() == [None]
+    from extractor.tables import results_schema, to_arrow
+
+    assert to_arrow([], kind="results").schema == results_schema() == schema
 
 
 def test_parquet_without_pyarrow_is_a_one_line_error(

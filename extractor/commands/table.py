@@ -34,6 +34,7 @@ from extractor.core.leaderboard import (
     pivot,
 )
 from extractor.records_io import InputCommand, load_records_for_cli
+from extractor.tables import results_arrow
 
 Table = tuple[list[str], list[list[Any]]]
 
@@ -176,13 +177,22 @@ def pivot_json(pv: Pivot) -> list[dict[str, Any]]:
     ]
 
 
-def _write_parquet(table: Table, path: str) -> None:
-    import pyarrow as pa  # optional dependency, checked before any work
-    import pyarrow.parquet as pq
+def pivot_rows(pv: Pivot) -> list[ResultRow]:
+    """The rows behind the pivot's cells, model by model: the pivot in long form."""
+    return [
+        cell.row
+        for model in pv.models
+        for column in pv.columns
+        if (cell := pv.cell(model, column)) is not None and cell.row is not None
+    ]
 
-    header, body = table
-    columns = {name: pa.array([line[i] for line in body]) for i, name in enumerate(header)}
-    pq.write_table(pa.table(columns), path)
+
+def _write_parquet(rows: Sequence[ResultRow], path: str) -> None:
+    # One schema (tables.results_schema) for the long form and the pivot alike: a pivot's
+    # wide columns would be named by the data, so in Parquet it is the rows behind its cells.
+    import pyarrow.parquet as pq  # optional dependency, checked before any work
+
+    pq.write_table(results_arrow(rows), path)
 
 
 def _require_pyarrow() -> None:
@@ -280,7 +290,8 @@ def _notes(data: Rows, pv: Pivot | None, show_merges: bool, attribute_proposed: 
     "--parquet",
     metavar="FILE",
     type=click.Path(dir_okay=False, writable=True),
-    help="Also write the table as Parquet (needs pyarrow). With --parquet, the text table "
+    help="Also write the table as Parquet (needs pyarrow), one fixed schema: the long form's "
+    "columns (with --pivot, the rows behind its cells). With --parquet, the text table "
     "is written only when -o names a file.",
 )
 @click.option(
@@ -325,7 +336,7 @@ def table_command(
         text = to_csv(table, raw=raw)
 
     if parquet:
-        _write_parquet(table, parquet)
+        _write_parquet(pivot_rows(pv) if pv is not None else rows, parquet)
     if output:
         Path(output).write_text(text, encoding="utf-8", newline="")
     elif not parquet:

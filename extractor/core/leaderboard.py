@@ -517,6 +517,7 @@ class Cell:
     title: str
     evidence: str
     model_source: str | None = STATED
+    row: ResultRow | None = field(default=None, compare=False, repr=False)  # the row it shows
 
 
 @dataclass
@@ -578,7 +579,7 @@ def pivot(rows: Iterable[ResultRow], *, unattributed_row: bool = False) -> Pivot
         old = cells.get(key)
         if old is None or _better(row.value, old.value, column.lower_is_better):
             cells[key] = Cell(
-                row.value, row.unit, row.paper_id, row.title, row.evidence, row.model_source
+                row.value, row.unit, row.paper_id, row.title, row.evidence, row.model_source, row
             )
 
     model_fill = Counter(m for m, _ in cells)
