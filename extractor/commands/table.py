@@ -4,6 +4,10 @@ Long form (default): one row per result. `--pivot`: one row per model, one colum
 benchmark/metric/unit, each cell the model's best level (deltas are left out: they are gains
 over unstated baselines, not scores). The naming and pivot rules are in core/leaderboard.py.
 
+`--format pwc` and `--format model-index` export the levels as Papers with Code's evaluation
+tables and as Hugging Face model-card metadata (rules in core/exports.py). `--parquet` writes one
+fixed schema (tables.results_schema).
+
 A result whose text names no model is shown unattributed (empty model; an "(unattributed)"
 row in the pivot). `--attribute-proposed` credits it to the paper's only proposed model, and
 says so in every row and cell it touches (`model_source: proposed`, a dagger in markdown).
@@ -21,6 +25,7 @@ from typing import Any
 
 import click
 
+from extractor.core.exports import Export, exportable, model_index, model_index_yaml, pwc_tasks
 from extractor.core.jsonl import InputError
 from extractor.core.leaderboard import (
     LONG_COLUMNS,
@@ -31,6 +36,7 @@ from extractor.core.leaderboard import (
     Rows,
     build_rows,
     filter_rows,
+    number_text,
     pivot,
 )
 from extractor.records_io import InputCommand, load_records_for_cli
@@ -39,9 +45,7 @@ from extractor.tables import results_arrow
 Table = tuple[list[str], list[list[Any]]]
 
 
-def _number(value: float) -> str:
-    # "85" rather than "85.0", but never lose digits the way "%g" does.
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+_number = number_text
 
 
 def _text(value: Any) -> str:
@@ -204,6 +208,29 @@ def _require_pyarrow() -> None:
         ) from None
 
 
+_EXPORTS = ("pwc", "model-index")
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+
+def _export_note(export: Export, fmt: str, attribute_proposed: bool) -> None:
+    if not export.left_out:
+        return
+    reasons = ", ".join(f"{n} {why}" for why, n in sorted(export.left_out.items()))
+    hint = (
+        ""
+        if attribute_proposed or not export.left_out["no model"]
+        else "; --attribute-proposed credits a paper's only proposed model"
+    )
+    click.echo(
+        f"note: --format {fmt} exports levels with a benchmark, metric and model; "
+        f"left out: {reasons}{hint}",
+        err=True,
+    )
+
+
 def _notes(data: Rows, pv: Pivot | None, show_merges: bool, attribute_proposed: bool) -> None:
     def note(message: str) -> None:
         click.echo(message, err=True)
@@ -249,10 +276,11 @@ def _notes(data: Rows, pv: Pivot | None, show_merges: bool, attribute_proposed: 
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "md", "json"]),
+    type=click.Choice(["csv", "md", "json", "pwc", "model-index"]),
     default="csv",
     show_default=True,
-    help="Output format.",
+    help="Output format. pwc: Papers with Code evaluation-tables JSON; model-index: a Hugging "
+    "Face model card `model-index` YAML document per proposed model.",
 )
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write here, not stdout."
@@ -319,25 +347,49 @@ def table_command(
     underscores, or by a known alias (MS-COCO/COCO, acc/accuracy, ...) are merged under their
     most frequent spelling.
     """
+    if as_pivot and fmt in _EXPORTS:
+        raise InputError(f"--format {fmt} is a leaderboard format of its own: drop --pivot")
     if parquet:
         _require_pyarrow()
     data = build_rows(load_records_for_cli(records), attribute_proposed=attribute_proposed)
     rows = filter_rows(data.rows, benchmarks=benchmarks, metrics=metrics, no_delta=no_delta)
     pv = pivot(rows, unattributed_row=True) if as_pivot else None
     _notes(data, pv, show_merges, attribute_proposed)
-
-    table = pivot_table(pv, with_source=attribute_proposed) if pv is not None else long_table(rows)
-    if fmt == "json":
-        obj: Any = pivot_json(pv) if pv is not None else [row.as_dict() for row in rows]
-        text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
-    elif fmt == "md":
-        text = pivot_markdown(pv) if pv is not None else to_markdown(*table)
-    else:
-        text = to_csv(table, raw=raw)
-
+    text = _render(fmt, data, rows, pv, raw=raw, attribute_proposed=attribute_proposed)
     if parquet:
         _write_parquet(pivot_rows(pv) if pv is not None else rows, parquet)
+    _emit(text, output, to_stdout=not parquet)
+
+
+def _render(
+    fmt: str,
+    data: Rows,
+    rows: list[ResultRow],
+    pv: Pivot | None,
+    *,
+    raw: bool,
+    attribute_proposed: bool,
+) -> str:
+    if fmt in _EXPORTS:
+        export = exportable(rows)
+        _export_note(export, fmt, attribute_proposed)
+        if fmt == "pwc":
+            return _json(pwc_tasks(export.rows, data.papers))
+        index = model_index(export.rows, data.papers)
+        if not index:
+            click.echo("note: no proposed model has an exportable result", err=True)
+        return model_index_yaml(index)
+    if fmt == "json":
+        return _json(pivot_json(pv) if pv is not None else [row.as_dict() for row in rows])
+    table = pivot_table(pv, with_source=attribute_proposed) if pv is not None else long_table(rows)
+    if fmt == "md":
+        return pivot_markdown(pv) if pv is not None else to_markdown(*table)
+    return to_csv(table, raw=raw)
+
+
+def _emit(text: str, output: str | None, *, to_stdout: bool) -> None:
+    """Where the text table goes: the -o file, else stdout (unless only Parquet was asked)."""
     if output:
         Path(output).write_text(text, encoding="utf-8", newline="")
-    elif not parquet:
+    elif to_stdout:
         click.echo(text, nl=False)
