@@ -191,7 +191,59 @@ def test_format_report_is_a_readable_table() -> None:
     assert lines[0].split() == ["field", "precision", "recall", "F1", "paired", "pred", "gold"]
     assert lines[1].split() == ["models", "0.667", "0.500", "0.571", "2", "3", "4"]
     assert "models.role" in text and "1/2" in text
-    assert lines[-1] == "macro F1 over 6 fields: 0.701"  # (4/7+1/2+4/5+2/3+2/3+1)/6 = 0.7008
+    assert lines[-2] == "macro F1 over 6 fields: 0.701"  # (4/7+1/2+4/5+2/3+2/3+1)/6 = 0.7008
+    assert lines[-1].startswith("result tuples F1: ")
+
+
+def test_result_tuples_need_value_delta_benchmark_metric_and_model() -> None:
+    gold = [
+        rec(
+            "T",
+            results=[
+                r(86.4, benchmark="MMLU", metric="accuracy", model="GPT-4"),
+                r(80.1, benchmark="MMLU", metric="accuracy", model="FooNet"),
+                r(2.0, True, benchmark=None, metric="F1", model=None),
+            ],
+        )
+    ]
+    pred = [
+        rec(
+            "T",
+            results=[
+                r(86.4, benchmark="mmlu", metric="Accuracy", model="FooNet"),  # model wrong
+                r(80.1, benchmark="MMLU", metric="accuracy", model="foo-net"),  # whole
+                r(2.0, True, metric="F1"),  # whole: null benchmark and model on both sides
+            ],
+        )
+    ]
+    report = evaluate(pred, gold)
+    t = report.tuples
+    assert (t["tuple"].paired, t["tuple"].predicted, t["tuple"].gold) == (2, 3, 3)
+    assert t["value+benchmark"].paired == 3
+    assert t["value+metric"].paired == 3
+    assert t["value+model"].paired == 2
+    assert report.fields["results"].paired == 3
+    assert report.attributes["results.model"].correct == 2
+    as_json = report.to_dict()["tuples"]["tuple"]
+    assert as_json["paired"] == 2 and as_json["f1"] == pytest.approx(2 / 3)
+
+
+def test_result_tuples_pair_a_value_with_the_prediction_whose_names_match() -> None:
+    # Two predictions of the same value: pairing by value alone takes the first; the tuple
+    # pairs with the second, whose attributes match the gold's.
+    gold = [rec("T", results=[r(5.0, benchmark="B", metric="m", model="X")])]
+    pred = [
+        rec(
+            "T",
+            results=[
+                r(5.0, benchmark="A", metric="m", model="X"),
+                r(5.0, benchmark="B", metric="m", model="X"),
+            ],
+        )
+    ]
+    report = evaluate(pred, gold)
+    assert report.tuples["tuple"].paired == 1
+    assert report.attributes["results.benchmark"].correct == 0  # rule 3 pairs the first
 
 
 # --- the command ---------------------------------------------------------------------------------

@@ -32,9 +32,19 @@ ATTRIBUTES = (
     "models.role",
     "results.benchmark",
     "results.metric",
+    "results.model",
     "results.unit",
     "code_links.kind",
 )
+
+# EVAL.md rule 5: a result tuple is the value (with delta) and these attributes together, the
+# unit of a leaderboard row. The partial tuples beside it show which attribute fails.
+TUPLES: dict[str, tuple[str, ...]] = {
+    "value+benchmark": ("benchmark",),
+    "value+metric": ("metric",),
+    "value+model": ("model",),
+    "tuple": ("benchmark", "metric", "model"),
+}
 
 
 # Attributes also scored leniently (normalized metric names and units), reported beside the
@@ -89,6 +99,7 @@ class Report:
     attributes: dict[str, AttributeScore] = field(
         default_factory=lambda: {a: AttributeScore() for a in ATTRIBUTES}
     )
+    tuples: dict[str, FieldScore] = field(default_factory=lambda: {t: FieldScore() for t in TUPLES})
     # Beside the spec's figures, not part of them: see LENIENT.
     lenient: dict[str, AttributeScore] = field(
         default_factory=lambda: {a: AttributeScore() for a in LENIENT}
@@ -119,6 +130,17 @@ class Report:
             "attributes": {
                 name: {"accuracy": a.accuracy, "correct": a.correct, "paired": a.total}
                 for name, a in self.attributes.items()
+            },
+            "tuples": {
+                name: {
+                    "precision": s.precision,
+                    "recall": s.recall,
+                    "f1": s.f1,
+                    "paired": s.paired,
+                    "predicted": s.predicted,
+                    "gold": s.gold,
+                }
+                for name, s in self.tuples.items()
             },
             "attributes_lenient": {
                 name: {"accuracy": a.accuracy, "correct": a.correct, "paired": a.total}
@@ -223,6 +245,27 @@ def _score_record(
         score.paired += len(pairs)
         for gi, pi in pairs:
             _score_attributes(report, name, g_items[gi], p_items[pi])
+        if name == "results":
+            _score_tuples(report, g_items, p_items, g_keys, p_keys)
+
+
+def _score_tuples(
+    report: Report, g_items: list[Any], p_items: list[Any], g_keys: list[Any], p_keys: list[Any]
+) -> None:
+    """EVAL.md rule 5, and the partial tuples: pairing is redone per tuple, since a prediction
+    that pairs on value alone may not be the one whose attributes match."""
+    for name, attrs in TUPLES.items():
+
+        def tup(item: Any, key: Any, attrs: tuple[str, ...] = attrs) -> tuple[Any, ...]:
+            return (key, *(_opt_key(item.get(a)) for a in attrs))
+
+        g = [tup(i, k) for i, k in zip(g_items, g_keys, strict=True)]
+        p = [tup(i, k) for i, k in zip(p_items, p_keys, strict=True)]
+        pairs = _pair(g, p, lambda a, b: _results_match(a[0], b[0]) and a[1:] == b[1:])
+        score = report.tuples[name]
+        score.gold += len(g)
+        score.predicted += len(p)
+        score.paired += len(pairs)
 
 
 def _score_attributes(report: Report, name: str, g: Any, p: Any) -> None:
@@ -234,6 +277,7 @@ def _score_attributes(report: Report, name: str, g: Any, p: Any) -> None:
             ("results.benchmark", _opt_key(g.get("benchmark")) == _opt_key(p.get("benchmark")))
         )
         checks.append(("results.metric", g.get("metric") == p.get("metric")))
+        checks.append(("results.model", _opt_key(g.get("model")) == _opt_key(p.get("model"))))
         checks.append(("results.unit", g.get("unit") == p.get("unit")))
         for attr, ok in (
             ("results.metric", _opt_key(g.get("metric")) == _opt_key(p.get("metric"))),
@@ -302,6 +346,14 @@ def format_report(report: Report) -> str:
             f" {s.paired:>7} {s.predicted:>6} {s.gold:>6}"
         )
     lines.append("")
+    lines.append("result tuples (EVAL.md rule 5: value, delta and the attributes named)")
+    for name in TUPLES:
+        s = report.tuples[name]
+        lines.append(
+            f"{name:<16} {s.precision:>5.3f} {s.recall:>7.3f} {s.f1:>7.3f}"
+            f" {s.paired:>7} {s.predicted:>6} {s.gold:>6}"
+        )
+    lines.append("")
     lines.append(f"{'attribute':<18} {'accuracy':>8} {'correct/paired':>15}")
     for name in ATTRIBUTES:
         a = report.attributes[name]
@@ -316,4 +368,5 @@ def format_report(report: Report) -> str:
         f"{report.paired_records} paired"
     )
     lines.append(f"macro F1 over {len(FIELDS)} fields: {report.macro_f1:.3f}")
+    lines.append(f"result tuples F1: {report.tuples['tuple'].f1:.3f}")
     return "\n".join(lines)

@@ -316,7 +316,14 @@ class _Grounder:
             else:
                 picked.setdefault(n.id, r)
         texts = {"title": self.title.text, "abstract": self.abstract.text}
-        rules = label_all(texts, facts.numbers, benchmarks, [m.name for m in models])
+        proposed = [m.name for m in models if m.role == "proposed"]
+        rules = label_all(
+            texts,
+            facts.numbers,
+            benchmarks,
+            [m.name for m in models],
+            proposed[0] if len(proposed) == 1 else None,
+        )
         ruled = {n.id for n, lab in zip(facts.numbers, rules, strict=True) if lab.result}
         chosen = {
             "rule": ruled,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from extractor.core.align import word_spans
+from extractor.core.attribution import Attribution, attribute
 from extractor.core.numbers import Number
 
 # Units that measure performance or cost. A time is a result only when it is a cost ("trained
@@ -114,47 +114,25 @@ def is_delta(text: str, n: Number) -> bool:
     return False
 
 
-def _nearest(names: Sequence[str], text: str, n: Number, lo: int, hi: int) -> str | None:
-    """The name standing closest to the number inside text[lo:hi], as a whole word."""
-    best: tuple[int, str] | None = None
-    for name in names:
-        if not name:
-            continue
-        for s, e in word_spans(text, name, lo, hi):
-            dist = s - n.end if s >= n.end else n.start - e
-            if dist >= 0 and (best is None or dist < best[0]):
-                best = (dist, name)
-    return best[1] if best else None
-
-
-def _metric_near(text: str, n: Number, lo: int, hi: int) -> str | None:
-    best: tuple[int, str] | None = None
-    for m in _METRIC.finditer(text, lo, hi):
-        word = m.group()
-        if word.lower() == "score":
-            continue
-        s, e = m.span()
-        dist = s - n.end if s >= n.end else n.start - e
-        if dist >= 0 and (best is None or dist < best[0]):
-            best = (dist, word)
-    return best[1] if best else None
-
-
 def label(
     text: str,
     n: Number,
     benchmarks: Sequence[str] = (),
     models: Sequence[str] = (),
+    proposed: str | None = None,
 ) -> RuleLabel:
-    """The rules' verdict on one number of `text` (its field's text)."""
-    lo, hi = n.clause
+    """The rules' verdict on one number of `text` (its field's text), read alone."""
+    return _labelled(text, n, attribute(text, [n], benchmarks, models, proposed)[0])
+
+
+def _labelled(text: str, n: Number, a: Attribution) -> RuleLabel:
     s_lo, s_hi = n.sentence
     return RuleLabel(
         result=is_result(text, n, text[s_lo:s_hi]),
         delta=is_delta(text, n),
-        benchmark=_nearest(benchmarks, text, n, lo, hi),
-        metric=_metric_near(text, n, lo, hi),
-        model=_nearest(models, text, n, s_lo, s_hi),
+        benchmark=a.benchmark,
+        metric=a.metric,
+        model=a.model,
     )
 
 
@@ -166,11 +144,19 @@ def label_all(
     numbers: Sequence[Number],
     benchmarks: Sequence[str] = (),
     models: Sequence[str] = (),
+    proposed: str | None = None,
 ) -> list[RuleLabel]:
-    """`label` for each number, then the two ends of a range or a pair ("5-8% improvement",
-    "by 35% and 99.947%", "from 11 seconds to 1 hour") agree: both are results only if both
-    are, and both are gains if either is (a "from ... to ..." pair stays two levels)."""
-    labels = [label(texts[n.field], n, benchmarks, models) for n in numbers]
+    """`label` for each number, read with the numbers around it (core/attribution.py), then
+    the two ends of a range or a pair ("5-8% improvement", "by 35% and 99.947%", "from 11
+    seconds to 1 hour") agree: both are results only if both are, and both are gains if
+    either is (a "from ... to ..." pair stays two levels)."""
+    attributions: dict[str, Attribution] = {}
+    for field in ("title", "abstract"):
+        mine = [n for n in numbers if n.field == field]
+        if mine:
+            found = attribute(texts[field], mine, benchmarks, models, proposed)
+            attributions.update((n.id, a) for n, a in zip(mine, found, strict=True))
+    labels = [_labelled(texts[n.field], n, attributions[n.id]) for n in numbers]
     for i in range(len(numbers) - 1):
         a, b = numbers[i], numbers[i + 1]
         if a.field != b.field or a.unit != b.unit:

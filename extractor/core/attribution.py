@@ -1,0 +1,297 @@
+"""Which benchmark, metric and model a reported number belongs to, read from the sentence.
+
+Text ties a number to its names in a few ways, and each is read here, the strongest first:
+
+- words written next to it: "93.55 F1", "an F1-score of 40.78", "1.27 bits/char on text8",
+  "a 19.1% boost in action accuracy";
+- "respectively" and parallel lists: "GPT-4 and FooNet reach 86.4% and 80.1%", "UAS and LAS
+  are 95.9% and 94.1%", "on PTB and WikiText-2 to 47.69 and 40.68 respectively";
+- the sentence's subject: "ICAL improves ... by 12.6%"; "our model", "our parser", "the
+  proposed method", "we" name the paper's proposed model when it names exactly one. Names
+  the number is compared against ("outperforms X", "than X", "as X") never hold it;
+- a benchmark or metric named earlier in the sentence ("On MMLU, ... 86.4%"), and a result
+  sentence that names no benchmark goes on with the benchmark of the result just before it
+  ("We further improve these results to 29.8 BLEU").
+
+Nothing is credited from outside the text: a number whose sentence names no model, and no
+"our ..." subject, keeps no model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from extractor.core.align import word_spans
+from extractor.core.metrics import Mention, find_metrics
+from extractor.core.numbers import Number
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    benchmark: str | None
+    metric: str | None
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    start: int
+    end: int
+    name: str | None  # None: a generic subject with no proposed model to stand for
+
+
+# --- cues ---------------------------------------------------------------------------------------
+
+# Between a number and the metric written after it: units, "points", gain words, "in"/"of".
+_GAP_RIGHT = re.compile(
+    r"\s*(?:\(?(?:absolute|relative|abs\.)\)?\s*)?"
+    r"(?:(?:percentage\s+)?(?:points?|pts|pp)\s+)?"
+    r"(?:(?:absolute|relative|average|overall|mean|higher|lower|better|worse|fewer|less|"
+    r"more|improvements?|gains?|boosts?|increases?|reductions?|decreases?|drops?|"
+    r"degradations?|of|in|on|the|an?|its|their)\s+){0,4}",
+    re.IGNORECASE,
+)
+# Between a metric and the number written after it: "of", "is", ":", "=", "by", "from".
+_GAP_LEFT = re.compile(
+    r"(?:\s*(?:[:=(]|of|is|was|are|were|at|by|to|from|reaches|reached|reaching|achieves|"
+    r"achieved|of\s+about|about|around|approximately|nearly|roughly|up\s+to|over|"
+    r"(?:an?\s+)?average\s+of|(?:an?\s+)?(?:absolute\s+|relative\s+)?(?:improvements?|gains?|"
+    r"boosts?|increases?|reductions?|decreases?|drops?)(?:\s+of)?|than|only|just))*\s*",
+    re.IGNORECASE,
+)
+_ON = r"(?:on|in|for|over|across|at|of|from)"
+_BENCH_GAP_RIGHT = re.compile(
+    r"[^.;\d]{0,80}?\b" + _ON + r"\s+(?:the\s+)?(?:\w+(?:[- ]\w+)?\s+)?(?:\(\s*)?$",
+    re.IGNORECASE,
+)
+_TRAINING = re.compile(r"\b(?:train(?:ed|ing)?|pre-?train(?:ed|ing)?)\s+on\b", re.IGNORECASE)
+# Before a model name: it is what the number is measured against, or a part, not its holder.
+_NOT_HOLDER = re.compile(
+    r"\b(?:than|over|outperform\w*|surpass\w*|beat\w*|exceed\w*|compared\s+(?:to|with)|"
+    r"comparison\s+(?:to|with)|relative\s+to|versus|vs\.?|against|as|like|such\s+as|e\.g\.,?|"
+    r"including|baselines?|built\s+(?:up)?on|based\s+on|on\s+top\s+of|us(?:e|es|ed|ing)|"
+    r"with|from|upon|of|to|and|rival\w*|match\w*)\s+(?:the\s+|a\s+|an\s+|strong\s+|"
+    r"previous\s+|existing\s+|prior\s+)*(?:\w+\s+)?$",
+    re.IGNORECASE,
+)
+_OUR = re.compile(
+    r"\b(?:(?:our|the\s+proposed|this|the)\s+(?:[\w-]+\s+){0,2}?"
+    r"(?:models?|approach(?:es)?|methods?|systems?|parsers?|frameworks?|networks?|"
+    r"architectures?|taggers?|agents?|algorithms?|techniques?|designs?|solutions?|"
+    r"pipelines?|variants?|ensembles?|modules?|mechanisms?|strateg(?:y|ies)|proposals?)"
+    r"|we)\b",
+    re.IGNORECASE,
+)
+_RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)
+_LIST_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|and\s+|or\s+|/\s*|&\s*)\s*", re.IGNORECASE)
+_NUMBER_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+)?|and\s+|/\s*)\s*(?:\+|up\s+to\s+)?", re.IGNORECASE)
+
+
+def _mentions(names: Sequence[str], text: str, lo: int, hi: int) -> list[_Span]:
+    out = [_Span(s, e, n) for n in names if n for s, e in word_spans(text, n, lo, hi)]
+    out.sort(key=lambda m: (m.start, -(m.end - m.start)))
+    kept: list[_Span] = []
+    for m in out:  # a name inside a longer one ("VQA" in "VQA v2") is the longer one
+        if kept and m.start < kept[-1].end:
+            continue
+        kept.append(m)
+    return kept
+
+
+def _groups(spans: Sequence[_Span], text: str) -> list[list[_Span]]:
+    """Runs of names written as a list: "A, B and C", "A and B", "A/B"."""
+    groups: list[list[_Span]] = []
+    for s in spans:
+        if groups and _LIST_JOIN.fullmatch(text[groups[-1][-1].end : s.start]):
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+    return groups
+
+
+# --- the reader ---------------------------------------------------------------------------------
+
+
+class _Sentence:
+    """One sentence's names, found once for all its numbers."""
+
+    def __init__(
+        self,
+        text: str,
+        lo: int,
+        hi: int,
+        numbers: Sequence[Number],
+        benchmarks: Sequence[str],
+        models: Sequence[str],
+        proposed: str | None,
+    ) -> None:
+        self.text, self.lo, self.hi = text, lo, hi
+        self.numbers = numbers
+        self.benchmarks = [
+            b for b in _mentions(benchmarks, text, lo, hi) if not self._inside_model(b, models)
+        ]
+        self.metrics: list[Mention] = [
+            m for m in find_metrics(text, lo, hi) if not self._overlaps_name(m)
+        ]
+        named = _mentions(models, text, lo, hi)
+        generic = [
+            _Span(m.start(), m.end(), proposed)
+            for m in _OUR.finditer(text, lo, hi)
+            if not any(n.start <= m.start() < n.end for n in named)
+        ]
+        self.holders = sorted([m for m in named if self._holds(m)] + generic, key=lambda s: s.start)
+        self.models = named
+        self.respectively = bool(_RESPECTIVELY.search(text, lo, hi))
+        self.number_groups = self._number_groups()
+
+    def _inside_model(self, b: _Span, models: Sequence[str]) -> bool:
+        # "VQA" inside the model name "VQA-Net" is no benchmark mention
+        return any(
+            s <= b.start and b.end <= e
+            for m in models
+            for s, e in word_spans(
+                self.text, m, max(self.lo, b.start - len(m)), min(self.hi, b.end + len(m))
+            )
+            if (e - s) > (b.end - b.start)
+        )
+
+    def _overlaps_name(self, m: Mention) -> bool:
+        return any(b.start < m.end and m.start < b.end for b in self.benchmarks)
+
+    def _holds(self, m: _Span) -> bool:
+        before = self.text[max(self.lo, m.start - 60) : m.start]
+        return not _NOT_HOLDER.search(before)
+
+    def _number_groups(self) -> dict[str, tuple[int, int]]:
+        """Each number's place in a run written as a list ("86.4% and 80.1%"): (index, size)."""
+        out: dict[str, tuple[int, int]] = {}
+        run: list[Number] = []
+        for n in [*self.numbers, None]:
+            if n is not None and run and _NUMBER_JOIN.fullmatch(self.text[run[-1].end : n.start]):
+                run.append(n)
+                continue
+            for i, m in enumerate(run):
+                out[m.id] = (i, len(run))
+            run = [n] if n is not None else []
+        return out
+
+    # -- each attribute --------------------------------------------------------------------
+
+    def _paired(self, n: Number, spans: Sequence[_Span] | Sequence[Mention]) -> int | None:
+        """The index in `spans` of the name a list pairs with `n` ("A and B ... x and y")."""
+        place = self.number_groups.get(n.id)
+        if place is None or place[1] < 2:
+            return None
+        idx, size = place
+        listed = [_Span(s.start, s.end, None) for s in spans]
+        for group in _groups(listed, self.text):
+            if len(group) == size:
+                first = next(i for i, s in enumerate(listed) if s is group[0])
+                # Without "respectively" a list pairs only when it stands before the numbers
+                # as their subject ("UAS and LAS are 95.9% and 94.1%").
+                if self.respectively or group[-1].end <= n.start:
+                    return first + idx
+        return None
+
+    def metric(self, n: Number) -> Mention | None:
+        after = [m for m in self.metrics if m.start >= n.end]
+        if after and _GAP_RIGHT.fullmatch(self.text, n.end, after[0].start):
+            return after[0]
+        i = self._paired(n, self.metrics)
+        if i is not None:
+            return self.metrics[i]
+        before = [m for m in self.metrics if m.end <= n.start]
+        if before:
+            gap = self._without_names(before[-1].end, n.start)
+            if _GAP_LEFT.fullmatch(gap):
+                return before[-1]
+        lo, hi = n.clause
+        inside = [m for m in self.metrics if lo <= m.start and m.end <= hi]
+        if inside:
+            return min(inside, key=lambda m: _distance(n, m.start, m.end))
+        if before:
+            return before[-1]
+        return None
+
+    def _without_names(self, lo: int, hi: int) -> str:
+        """The text between two places with benchmark names taken out ("accuracy on GSM8K
+        from 61.79": the benchmark does not part the metric from its number)."""
+        out, pos = [], lo
+        for b in self.benchmarks:
+            if lo <= b.start and b.end <= hi:
+                out.append(self.text[pos : b.start])
+                pos = b.end
+        out.append(self.text[pos:hi])
+        return re.sub(
+            r"\s*\b(?:on|in|for)\s*$|\b(?:on|in|for)\s+(?:the\s+)?(?=\s|$)", " ", "".join(out)
+        )
+
+    def benchmark(self, n: Number) -> _Span | None:
+        for b in self.benchmarks:
+            if b.start < n.end:
+                continue
+            gap = self.text[n.end : b.start]
+            if (
+                _BENCH_GAP_RIGHT.fullmatch(gap)
+                and not _TRAINING.search(gap)
+                and not any(n.end <= m.start < b.start for m in self.numbers)
+            ):
+                return b
+            break
+        i = self._paired(n, self.benchmarks)
+        if i is not None:
+            return self.benchmarks[i]
+        before = [b for b in self.benchmarks if b.end <= n.start]
+        if before:
+            return before[-1]
+        return None
+
+    def model(self, n: Number) -> _Span | None:
+        i = self._paired(n, self.holders)
+        if i is not None and self.holders[i].name is not None:
+            return self.holders[i]
+        before = [h for h in self.holders if h.end <= n.start]
+        return before[-1] if before else None
+
+
+def _distance(n: Number, start: int, end: int) -> int:
+    return start - n.end if start >= n.end else max(0, n.start - end)
+
+
+def attribute(
+    text: str,
+    numbers: Sequence[Number],
+    benchmarks: Sequence[str] = (),
+    models: Sequence[str] = (),
+    proposed: str | None = None,
+) -> list[Attribution]:
+    """The benchmark, metric and model of each of `numbers` (all of one field of `text`, in
+    reading order). `proposed`: the paper's one proposed model, for "our model" and "we"."""
+    out: list[Attribution] = []
+    cache: dict[tuple[int, int], _Sentence] = {}
+    last_benchmark: tuple[str, int] | None = None  # the previous number's, and where it ends
+    for n in numbers:
+        s = cache.get(n.sentence)
+        if s is None:
+            lo, hi = n.sentence
+            same = [m for m in numbers if m.sentence == n.sentence]
+            s = cache[n.sentence] = _Sentence(text, lo, hi, same, benchmarks, models, proposed)
+        metric = s.metric(n)
+        bench = s.benchmark(n)
+        holder = s.model(n)
+        bench_name = bench.name if bench else None
+        if bench_name is None and not s.benchmarks and last_benchmark is not None:
+            # A result sentence right after one that named its benchmark goes on with it.
+            name, end = last_benchmark
+            if end >= n.sentence[0] or len(text[end : n.sentence[0]].strip()) <= 1:
+                bench_name = name
+        if bench_name is not None:
+            last_benchmark = (bench_name, n.sentence[1])
+        out.append(
+            Attribution(
+                bench_name, metric.name if metric else None, holder.name if holder else None
+            )
+        )
+    return out
