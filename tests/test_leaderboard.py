@@ -81,6 +81,16 @@ def record(
         ("model", "GPT\u20114V", "gpt-4v"),  # a non-breaking hyphen from a PDF
         ("model", "ＧＰＴ-４", "GPT-4"),  # full-width, from a PDF
         ("model", "GPT-4 (2023)", "gpt4 2023"),  # punctuation is not part of a name
+        # the metric vocabulary (core/metrics.py) merges what the aliases did, and more
+        ("metric", "mean average precision", "mAP"),
+        ("metric", "EM", "exact match"),
+        ("metric", "B@4", "BLEU-4"),
+        ("metric", "R@10", "Recall@10"),
+        ("metric", "F1-score", "F1"),
+        ("metric", "BLEU score", "BLEU"),
+        ("metric", "PPL", "perplexity"),
+        ("metric", "word error rate", "WER"),
+        ("metric", "Top1 Acc", "top-1 accuracy"),
     ],
 )
 def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: str) -> None:
@@ -97,6 +107,9 @@ def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: st
         ("benchmark", "VQAv2", "VQAv1"),
         ("metric", "top-1 accuracy", "top-5 accuracy"),
         ("metric", "accuracy", "balanced accuracy"),
+        ("metric", "accuracy", "execution accuracy"),  # a modifier names another metric
+        ("metric", "BLEU", "ROUGE"),
+        ("metric", "R@1", "R@5"),
         ("model", "acc", "accuracy"),  # aliases are per kind
     ],
 )
@@ -490,6 +503,14 @@ def test_pivot_of_nothing_is_empty() -> None:
         ("accuracy", "%", False),
         ("intersection over union", "%", False),  # holds "ter", which is a metric of its own
         ("CIDEr", None, False),
+        ("perplexity", None, True),  # the vocabulary's direction
+        ("PPL", None, True),
+        ("mae", None, True),  # an acronym it matches by case
+        ("inference time", "ms", True),
+        ("training loss", None, True),  # words it lacks
+        ("EER", "%", True),
+        ("throughput", "tokens/s", False),
+        ("MMLU", "%", False),  # not a metric: higher, the default
         (None, "ms", True),
         (None, "hours", True),
         (None, "%", False),

@@ -5,14 +5,15 @@ of it) and returns data. Reading files and formatting output belong to the comma
 
 Decisions the table and the report share:
 - Names that differ only in case, spacing, punctuation (a decimal point between digits
-  excepted) or a known alias (`_ALIASES`) are one name (`fold`); its canonical spelling is the most frequent one, ties going to the first seen.
+  excepted) or a known alias (`_ALIASES`; for metrics, the vocabulary of core/metrics.py) are
+  one name (`name_key`); its canonical spelling is the most frequent one, ties going to the first seen.
   Benchmark spellings are counted in `benchmarks` and in `results[].benchmark`, model spellings
   in `models[].name` and `results[].model`, metric spellings in `results[].metric`.
 - The pivot compares levels only: a delta ("improves by 2.1%") is relative to some unstated
   baseline, so it is not a score a model holds and never enters the pivot.
 - A pivot column is one (benchmark, metric, unit): numbers in different units are not
-  compared. "Best" is the highest value, or the lowest for error/distance/cost metrics
-  (`lower_is_better`).
+  compared. "Best" is the highest value, or the lowest where the metric's direction says so
+  (core/metrics.py's vocabulary, then `lower_is_better`'s few extra words and cost units).
 - A result that names no model stays unattributed: its `model` is empty, and the pivot puts it
   in an "(unattributed)" row (when asked) or leaves it out and counts it. Crediting it to the
   paper's proposed model is a guess the user must ask for (`attribute_proposed`: only when the
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from extractor.core import metrics
 from extractor.core.normalize import merge_key
 
 Kind = Literal["benchmark", "metric", "model", "task"]
@@ -73,30 +75,18 @@ _ALIASES: dict[Kind, dict[str, str]] = {
         **_group("mmbench", "MM-Bench"),
         **_group("scienceqa", "Science QA", "ScienceQA-IMG"),
     },
-    "metric": {
-        **_group("accuracy", "acc", "acc."),
-        **_group("top1accuracy", "top-1", "top1", "top-1 acc", "top1 acc", "top-1 accuracy"),
-        **_group("top5accuracy", "top-5", "top5", "top-5 acc", "top5 acc", "top-5 accuracy"),
-        **_group("f1", "F1 score", "F1-score", "F-1", "F1 measure"),
-        **_group("map", "mean average precision", "mAP"),
-        **_group("recall@1", "R@1", "Recall@1"),
-        **_group("recall@5", "R@5", "Recall@5"),
-        **_group("recall@10", "R@10", "Recall@10"),
-        **_group("exactmatch", "EM", "exact match"),
-        **_group("wer", "word error rate", "WER"),
-        **_group("bleu4", "BLEU-4", "BLEU@4", "B@4"),
-    },
+    "metric": {},  # metrics merge by the vocabulary (`metric_key`)
     "model": {},
     "task": {},
 }
 
-# Metrics where a smaller number is the better one: short names match whole words only
-# ("ter" must not match "intersection"), longer stems match anywhere ("word error rate").
-_LOWER_WORDS = {
-    "fid", "fvd", "kid", "wer", "cer", "ter", "eer", "ppl", "mae", "mse", "rmse", "lpips",
-    "loss", "time", "memory", "cost", "flops", "parameters", "params",
-}  # fmt: skip
-_LOWER_STEMS = ("error", "perplexity", "latency", "hallucination", "chamfer", "distance")
+# Metrics merge by the vocabulary's head (core/metrics.py: "Acc." is accuracy, "BLEU score" is
+# BLEU), and a few families it keeps apart although their spellings always mean one metric.
+_METRIC_SAME = {"meanaverageprecision": "map", "em": "exactmatch", "b4": "bleu4"}
+_RECALL_AT = re.compile(r"r(\d+)")  # "R@5" is "Recall@5"
+# Smaller-is-better metrics the vocabulary does not know (whole words only: "ter" must not
+# match "intersection").
+_LOWER_WORDS = {"loss", "kid", "eer", "chamfer", "distance"}
 # Units that measure a cost: with no metric named, a smaller number is better.
 _COST_UNITS = {"ms", "s", "seconds", "minutes", "hours", "days", "gb", "mb", "tb", "kb"}
 
@@ -104,15 +94,22 @@ _COST_UNITS = {"ms", "s", "seconds", "minutes", "hours", "days", "gb", "mb", "tb
 @lru_cache(maxsize=1 << 16)  # a file repeats its names many times over
 def name_key(kind: Kind, name: str) -> str:
     """The key two names of one kind are merged by."""
+    if kind == "metric":
+        key = fold(metrics.head_key(name))
+        key = _RECALL_AT.sub(r"recall\1", key) if _RECALL_AT.fullmatch(key) else key
+        return _METRIC_SAME.get(key, key)
     folded = fold(name)
     return _ALIASES[kind].get(folded, folded)
 
 
 def lower_is_better(metric: str | None, unit: str | None) -> bool:
+    """The vocabulary's direction (core/metrics.py); the upper-case retry finds the acronyms
+    it matches by case ("mae", "ter"). With no metric, a cost unit (ms, GB) is lower-better."""
     if metric:
-        text = unicodedata.normalize("NFKC", metric).casefold()
-        words = set(re.findall(r"[a-z0-9]+", text))
-        return bool(words & _LOWER_WORDS) or any(stem in text for stem in _LOWER_STEMS)
+        text = unicodedata.normalize("NFKC", metric)
+        if found := metrics.direction(text) or metrics.direction(text.upper()):
+            return found == "lower"
+        return bool(set(re.findall(r"[a-z0-9]+", text.casefold())) & _LOWER_WORDS)
     return (unit or "").strip().lower() in _COST_UNITS
 
 
