@@ -69,6 +69,7 @@ def record(
         ("benchmark", "MS-COCO", "ms coco"),
         ("benchmark", "MS-COCO", "COCO"),
         ("benchmark", "MSCOCO", "coco"),
+        ("benchmark", "PTB", "Penn Treebank"),
         ("benchmark", "VQAv2", "VQA v2"),
         ("benchmark", "VQA-v2", "vqa_v2"),
         ("benchmark", "Flickr30K", "flickr-30k"),

@@ -74,6 +74,7 @@ _ALIASES: dict[Kind, dict[str, str]] = {
         **_group("imagenet1k", "ImageNet-1K", "ImageNet1k", "ILSVRC-2012", "ILSVRC2012"),
         **_group("mmbench", "MM-Bench"),
         **_group("scienceqa", "Science QA", "ScienceQA-IMG"),
+        **_group("ptb", "Penn Treebank", "Penn TreeBank", "Penn Tree Bank"),
     },
     "metric": {},  # metrics merge by the vocabulary (`metric_key`)
     "model": {},
