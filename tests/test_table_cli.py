@@ -490,3 +490,10 @@ def test_a_benchmark_listed_as_a_model_is_cleared_with_a_note(tmp_path: Path) ->
     ) in result.stderr
     plain = table(str(write_jsonl(tmp_path / "ok.jsonl", RECORDS)))
     assert "listed as a" not in plain.stderr
+
+
+def test_pivot_says_it_leaves_gains_out(records_file: Path) -> None:
+    note = "note: pivot leaves out 1 gain(s) (delta results): they are not levels"
+    assert note in table(str(records_file), "--pivot").stderr
+    assert note not in table(str(records_file), "--pivot", "--no-delta").stderr
+    assert "gain(s)" not in table(str(records_file)).stderr  # the long form shows them

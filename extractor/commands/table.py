@@ -231,7 +231,13 @@ def _export_note(export: Export, fmt: str, attribute_proposed: bool) -> None:
     )
 
 
-def _notes(data: Rows, pv: Pivot | None, show_merges: bool, attribute_proposed: bool) -> None:
+def _notes(
+    data: Rows,
+    rows: Sequence[ResultRow],
+    pv: Pivot | None,
+    show_merges: bool,
+    attribute_proposed: bool,
+) -> None:
     def note(message: str) -> None:
         click.echo(message, err=True)
 
@@ -262,6 +268,11 @@ def _notes(data: Rows, pv: Pivot | None, show_merges: bool, attribute_proposed: 
                 f"({names}): that {fld} is cleared, so the number stays out of the pivot"
                 + ("" if fld == "benchmark" else " unless unattributed")
             )
+    if pv is not None and (gains := sum(1 for row in rows if row.delta)):
+        note(
+            f"note: pivot leaves out {gains} gain(s) (delta results): they are not levels; "
+            "the long form lists them with delta=true"
+        )
     if pv is not None and pv.without_benchmark:
         note(f"note: pivot leaves out {pv.without_benchmark} level result(s) tied to no benchmark")
     if show_merges:
@@ -354,7 +365,7 @@ def table_command(
     data = build_rows(load_records_for_cli(records), attribute_proposed=attribute_proposed)
     rows = filter_rows(data.rows, benchmarks=benchmarks, metrics=metrics, no_delta=no_delta)
     pv = pivot(rows, unattributed_row=True) if as_pivot else None
-    _notes(data, pv, show_merges, attribute_proposed)
+    _notes(data, rows, pv, show_merges, attribute_proposed)
     text = _render(fmt, data, rows, pv, raw=raw, attribute_proposed=attribute_proposed)
     if parquet:
         _write_parquet(pivot_rows(pv) if pv is not None else rows, parquet)
