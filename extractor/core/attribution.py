@@ -19,6 +19,7 @@ Nothing is credited from outside the text: a number whose sentence names no mode
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,26 +64,37 @@ _GAP_LEFT = re.compile(
 )
 _ON = r"(?:on|in|for|over|across|at|of|from)"
 _BENCH_GAP_RIGHT = re.compile(
-    r"[^.;\d]{0,80}?\b" + _ON + r"\s+(?:the\s+)?(?:\w+(?:[- ]\w+)?\s+)?(?:\(\s*)?$",
+    r"[^;]{0,100}?\b" + _ON + r"\s+(?:the\s+)?(?:[\w-]+\s+){0,4}?(?:\(\s*)?$",
     re.IGNORECASE,
 )
+_CONTRAST = re.compile(r"\b(?:while|whereas|but|compared|versus|vs)\b|,\s*and\b", re.I)
 _TRAINING = re.compile(r"\b(?:train(?:ed|ing)?|pre-?train(?:ed|ing)?)\s+on\b", re.IGNORECASE)
 # Before a model name: it is what the number is measured against, or a part, not its holder.
 _NOT_HOLDER = re.compile(
     r"\b(?:than|over|outperform\w*|surpass\w*|beat\w*|exceed\w*|compared\s+(?:to|with)|"
     r"comparison\s+(?:to|with)|relative\s+to|versus|vs\.?|against|as|like|such\s+as|e\.g\.,?|"
-    r"including|baselines?|built\s+(?:up)?on|based\s+on|on\s+top\s+of|us(?:e|es|ed|ing)|"
+    r"including|baselines?|base-lines?|built\s+(?:up)?on|based\s+on|on\s+top\s+of|us(?:e|es|ed|ing)|"
     r"with|from|upon|of|to|and|rival\w*|match\w*)\s+(?:the\s+|a\s+|an\s+|strong\s+|"
-    r"previous\s+|existing\s+|prior\s+)*(?:\w+\s+)?$",
+    r"previous\s+|existing\s+|prior\s+)*(?:[\w-]+\s+)?$",
     re.IGNORECASE,
 )
-_OUR = re.compile(
-    r"\b(?:(?:our|the\s+proposed|this|the)\s+(?:[\w-]+\s+){0,2}?"
+_HEADS = (
     r"(?:models?|approach(?:es)?|methods?|systems?|parsers?|frameworks?|networks?|"
-    r"architectures?|taggers?|agents?|algorithms?|techniques?|designs?|solutions?|"
-    r"pipelines?|variants?|ensembles?|modules?|mechanisms?|strateg(?:y|ies)|proposals?)"
-    r"|we)\b",
+    r"architectures?|taggers?|agents?|algorithms?|techniques?|solutions?|cells?|pipelines?|"
+    r"ensembles?|strateg(?:y|ies)|designs?|variants?|modules?|mechanisms?)"
+)
+# The subjects that stand for the paper's own model: "our model", "our hierarchical fusion
+# gives", "the proposed method", "this approach", "the model", "we", "it achieves".
+_OUR = re.compile(
+    r"\b(?:(?:our|the\s+proposed)(?:\s+[\w-]+){1,3}?(?=\s+(?:\w+s|is|was|has|can|also)\b)"
+    r"|(?:our|the\s+proposed|this)\s+(?:[\w-]+\s+){0,2}?" + _HEADS + r"|the\s+" + _HEADS + r""
+    r"|we|it(?=\s+(?:also\s+)?(?:achieves|improves|outperforms|reaches|obtains|yields|gives|"
+    r"reduces|surpasses|attains|sets|scores)\b))\b",
     re.IGNORECASE,
+)
+# Units that say what they measure: time, memory, a factor.
+_OWN_MEASURE = frozenset(
+    {"ms", "seconds", "minutes", "hours", "days", "x", "GB", "MB", "KB", "TB", "GiB", "MiB"}
 )
 _RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)
 _LIST_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|and\s+|or\s+|/\s*|&\s*)\s*", re.IGNORECASE)
@@ -145,6 +157,7 @@ class _Sentence:
         self.models = named
         self.respectively = bool(_RESPECTIVELY.search(text, lo, hi))
         self.number_groups = self._number_groups()
+        self.goes_on: bool | None = None  # whether it goes on with the last benchmark
 
     def _inside_model(self, b: _Span, models: Sequence[str]) -> bool:
         # "VQA" inside the model name "VQA-Net" is no benchmark mention
@@ -193,27 +206,62 @@ class _Sentence:
                 # as their subject ("UAS and LAS are 95.9% and 94.1%").
                 if self.respectively or group[-1].end <= n.start:
                     return first + idx
+        if self.respectively:
+            # "F1 = 83.4 on A and F1 = 82.7 on B, which outperforms ... by 1.8 and 1.0
+            # respectively": the last names written before the list, in order
+            run = self._run_start(n)
+            before = [i for i, s in enumerate(listed) if s.end <= run]
+            if len(before) >= size:
+                return before[len(before) - size + idx]
         return None
 
-    def metric(self, n: Number) -> Mention | None:
+    def _same_list(self, a: Mention, b: Mention) -> bool:
+        lo, hi = (a, b) if a.start <= b.start else (b, a)
+        inside = [m for m in self.metrics if lo.start <= m.start <= hi.start]
+        return all(
+            _LIST_JOIN.fullmatch(self.text[x.end : y.start]) for x, y in itertools.pairwise(inside)
+        )
+
+    def _run_start(self, n: Number) -> int:
+        idx, _ = self.number_groups[n.id]
+        i = next(k for k, m in enumerate(self.numbers) if m.id == n.id)
+        return self.numbers[i - idx].start
+
+    def _adjacent_metric(self, n: Number) -> Mention | None:
+        """The metric written right next to `n`: "93.55 F1", "an F1-score of 40.78"."""
         after = [m for m in self.metrics if m.start >= n.end]
         if after and _GAP_RIGHT.fullmatch(self.text, n.end, after[0].start):
             return after[0]
-        i = self._paired(n, self.metrics)
-        if i is not None:
-            return self.metrics[i]
         before = [m for m in self.metrics if m.end <= n.start]
-        if before:
-            gap = self._without_names(before[-1].end, n.start)
-            if _GAP_LEFT.fullmatch(gap):
-                return before[-1]
-        lo, hi = n.clause
-        inside = [m for m in self.metrics if lo <= m.start and m.end <= hi]
-        if inside:
-            return min(inside, key=lambda m: _distance(n, m.start, m.end))
-        if before:
+        if before and _GAP_LEFT.fullmatch(self._without_names(before[-1].end, n.start)):
             return before[-1]
         return None
+
+    def metric(self, n: Number) -> Mention | None:
+        i = self._paired(n, self.metrics)
+        adjacent = self._adjacent_metric(n)
+        # "UAS and LAS are 95.9% and 94.1%": LAS stands next to 95.9, but as the list's last
+        if i is not None and (
+            self.respectively or adjacent is None or self._same_list(adjacent, self.metrics[i])
+        ):
+            return self.metrics[i]
+        if adjacent is not None or n.unit in _OWN_MEASURE:
+            # A time, a size or a factor measures itself; a metric further off is another
+            # number's ("we match the accuracy of X in under 5 hours").
+            return adjacent
+        # Further off, a metric is this number's only if no other number has it next to it.
+        claimed = {
+            (m.start, m.end)
+            for other in self.numbers
+            if other.id != n.id and (m := self._adjacent_metric(other)) is not None
+        }
+        free = [m for m in self.metrics if (m.start, m.end) not in claimed]
+        lo, hi = n.clause
+        inside = [m for m in free if lo <= m.start and m.end <= hi]
+        if inside:
+            return min(inside, key=lambda m: _distance(n, m.start, m.end))
+        before = [m for m in free if m.end <= n.start]
+        return before[-1] if before else None
 
     def _without_names(self, lo: int, hi: int) -> str:
         """The text between two places with benchmark names taken out ("accuracy on GSM8K
@@ -229,14 +277,20 @@ class _Sentence:
         )
 
     def benchmark(self, n: Number) -> _Span | None:
+        i = self._paired(n, self.benchmarks) if self.respectively else None
+        if i is not None:
+            return self.benchmarks[i]
         for b in self.benchmarks:
             if b.start < n.end:
                 continue
             gap = self.text[n.end : b.start]
+            # Numbers between may share it ("95.7% UAS and 94.1% LAS on PTB"), not across a
+            # comma ("80% on A, and 85% on B").
+            between = any(n.end <= m.start < b.start for m in self.numbers)
             if (
                 _BENCH_GAP_RIGHT.fullmatch(gap)
                 and not _TRAINING.search(gap)
-                and not any(n.end <= m.start < b.start for m in self.numbers)
+                and not (between and _CONTRAST.search(gap))
             ):
                 return b
             break
@@ -271,7 +325,7 @@ def attribute(
     reading order). `proposed`: the paper's one proposed model, for "our model" and "we"."""
     out: list[Attribution] = []
     cache: dict[tuple[int, int], _Sentence] = {}
-    last_benchmark: tuple[str, int] | None = None  # the previous number's, and where it ends
+    last: tuple[str, _Sentence] | None = None  # the previous benchmark, and its sentence
     for n in numbers:
         s = cache.get(n.sentence)
         if s is None:
@@ -282,16 +336,20 @@ def attribute(
         bench = s.benchmark(n)
         holder = s.model(n)
         bench_name = bench.name if bench else None
-        if bench_name is None and not s.benchmarks and last_benchmark is not None:
-            # A result sentence right after one that named its benchmark goes on with it.
-            name, end = last_benchmark
-            if end >= n.sentence[0] or len(text[end : n.sentence[0]].strip()) <= 1:
+        metric_name = metric.name if metric else None
+        if bench_name is None and not s.benchmarks and last is not None:
+            # A sentence that names no benchmark goes on with the one of the result just
+            # before it, when it measures what that one measured ("We further improve these
+            # results to 29.8 BLEU"); a new metric is a new experiment. Its first number
+            # decides for the sentence.
+            name, before = last
+            if s.goes_on is None:
+                s.goes_on = len(text[before.hi : s.lo].strip()) <= 1 and (
+                    metric_name is None or metric_name in {m.name for m in before.metrics}
+                )
+            if s.goes_on:
                 bench_name = name
         if bench_name is not None:
-            last_benchmark = (bench_name, n.sentence[1])
-        out.append(
-            Attribution(
-                bench_name, metric.name if metric else None, holder.name if holder else None
-            )
-        )
+            last = (bench_name, s)
+        out.append(Attribution(bench_name, metric_name, holder.name if holder else None))
     return out

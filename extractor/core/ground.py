@@ -214,7 +214,8 @@ class _Grounder:
         seen: set[str] = set()
         for b in benchmarks:
             named = _GENERIC_TAIL.sub("", b)
-            if named != b and self.find_name(named) is not None:
+            # "MMEB Benchmark" is MMEB; "Stanford Question Answering Dataset" is a name whole
+            if named != b and len(named.split()) == 1 and self.find_name(named) is not None:
                 # "MMEB Benchmark": the name is "MMEB" (GUIDELINES: as written, the name)
                 self.warnings.append(f"benchmark {b!r} named {named!r}")
                 b = named
@@ -251,12 +252,19 @@ class _Grounder:
         written = [r for r in results if getattr(r, "id", None) is None]
         if policy is not None:
             refs = [r for r in results if getattr(r, "id", None) is not None]
-            for r, span in self._anchored(refs, models, benchmarks, policy):
-                key = (r.value, r.unit, r.delta)
-                if key not in seen:
-                    seen.add(key)
-                    out.append(r)
-                    spans.append(span)
+            # Each candidate is a place in the text: the same value twice is two results
+            # ("76.8% on Kinetics-600 and 76.8% on Kinetics-700"), but a title that repeats
+            # an abstract's result is one.
+            anchored = self._anchored(refs, models, benchmarks, policy)
+            in_abstract = {
+                (r.value, r.unit, r.delta) for r, span in anchored if span["field"] == "abstract"
+            }
+            for r, span in anchored:
+                if span["field"] == "title" and (r.value, r.unit, r.delta) in in_abstract:
+                    continue
+                seen.add(_result_key(r))
+                out.append(r)
+                spans.append(span)
         for r in written:
             what = f"result {_num(r.value)}"
             hit = locate(r.evidence, self.evidence_order, fuzzy=True)
@@ -296,7 +304,9 @@ class _Grounder:
                 r = r.model_copy(update=update)
             if not isinstance(r, Result):
                 r = Result.model_construct(**{f: getattr(r, f) for f in Result.model_fields})
-            key = (r.value, r.unit, r.delta)
+            # A looping answer repeats an item whole; the same value said of another
+            # benchmark or model, or at another place, is another result.
+            key = _result_key(r)
             if key in seen:
                 continue
             seen.add(key)
@@ -316,13 +326,8 @@ class _Grounder:
             else:
                 picked.setdefault(n.id, r)
         texts = {"title": self.title.text, "abstract": self.abstract.text}
-        proposed = [m.name for m in models if m.role == "proposed"]
         rules = label_all(
-            texts,
-            facts.numbers,
-            benchmarks,
-            [m.name for m in models],
-            proposed[0] if len(proposed) == 1 else None,
+            texts, facts.numbers, benchmarks, [m.name for m in models], _main_model(models, facts)
         )
         ruled = {n.id for n, lab in zip(facts.numbers, rules, strict=True) if lab.result}
         chosen = {
@@ -427,6 +432,8 @@ class _Grounder:
 _GENERIC_TAIL = re.compile(
     r"\s+(?:benchmarks?|datasets?|data\s+sets?|test\s+sets?|corpus|suite)$", re.IGNORECASE
 )
+# What a named collection is called after its name: "Penn treebank", "Brown corpus"
+_COLLECTION_WORDS = frozenset({"treebank", "corpus", "dataset", "benchmark", "challenge"})
 _FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "in", "on", "for", "and", "to", "with", "at"})
 _COUNT_PHRASE = re.compile(r"^\d[\d,.]*\s+\w")
 _CAPITALS_INSIDE = re.compile(r"\w[A-Z]|\d")
@@ -441,10 +448,11 @@ def _name_like(name: str) -> bool:
     words = name.split()
     if len(words) <= 1:
         return True
-    if all(w[:1].isupper() or w[:1].isdigit() or w in _FUNCTION_WORDS for w in words[1:]) and (
-        words[0][:1].isupper() or words[0][:1].isdigit()
-    ):
-        return True  # "Visual Genome", "Reading in the Wild"
+    if all(
+        w[:1].isupper() or w[:1].isdigit() or w in _FUNCTION_WORDS or w in _COLLECTION_WORDS
+        for w in words[1:]
+    ) and (words[0][:1].isupper() or words[0][:1].isdigit()):
+        return True  # "Visual Genome", "Reading in the Wild", "Penn treebank"
     return any(_CAPITALS_INSIDE.search(w) and not _capitalized_compound(w) for w in words)
 
 
@@ -511,6 +519,20 @@ def _one_kind_per_name(
         [b for b, _ in kept_benchmarks],
         [s for _, s in kept_benchmarks],
     )
+
+
+def _main_model(models: list[Model], facts: PaperFacts) -> str | None:
+    """The model "our model" and "we" stand for: the paper's proposed model, the one its title
+    names when it proposes several (its modules are proposed too), else the first listed."""
+    proposed = [m.name for m in models if m.role == "proposed"]
+    if len(proposed) <= 1:
+        return proposed[0] if proposed else None
+    in_title = [p for p in proposed if word_spans(facts.title.text, p)]
+    return in_title[0] if in_title else proposed[0]
+
+
+def _result_key(r: Result) -> tuple[Any, ...]:
+    return (r.value, r.unit, r.delta, r.benchmark, r.metric, r.model, r.evidence)
 
 
 def _link_key(url: str) -> str:

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from extractor.core.attribution import Attribution, attribute
+from extractor.core.metrics import find_metrics, metric_at
 from extractor.core.numbers import Number
 
 # Units that measure performance or cost. A time is a result only when it is a cost ("trained
 # in 1 hour"), not the length of data ("100 hours of video").
-_RESULT_UNITS = frozenset({"%", "points", "x", "FPS", "dB", "tokens/s", "it/s"})
+_RESULT_UNITS = frozenset({"%", "points", "x", "FPS", "dB", "tokens/s", "it/s", "bits/char"})
 _TIME_UNITS = frozenset({"ms", "seconds", "minutes", "hours", "days"})
 
 _W = r"(?:\s+\S+){0,4}?"  # up to four words between a cue and the number
@@ -32,9 +33,22 @@ _GAIN_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _GAIN_AFTER = re.compile(
-    r"^\s*(?:\(\w+\)\s*)?(?:\w+\s+){0,1}?(?:improvements?|gains?|boosts?|increases?|"
+    r"^\s*(?:\(\w+\)\s*)?(?:[\w-]+\s+){0,3}?(?:improvements?|gains?|boosts?|increases?|"
     r"reductions?|decreases?|drops?|faster|slower|fewer|smaller|larger|bigger|less|more|"
-    r"higher|lower|better|speed-?ups?|relative|absolute|cheaper|savings?)\b",
+    r"higher|lower|better|longer|shorter|speed-?ups?|relative|absolute|cheaper|savings?|"
+    r"gaps?)\b",
+    re.IGNORECASE,
+)
+# "gives up to 2.4% over currently used concatenation": measured against a baseline
+_OVER_BASELINE = re.compile(
+    r"^\s*(?:\([^)]*\)\s*)?(?:over|above)\s+(?:the\s+)?(?:current|currently|previous|prior|"
+    r"existing|state|baselines?|best|strong|standard|conventional|competing|vanilla|other)\b",
+    re.IGNORECASE,
+)
+# "significant reductions in training (up to 15 times)": a gain named, its size in brackets
+_GAIN_WORD = re.compile(
+    r"\b(?:improvements?|improv\w+|gains?|reductions?|reduc\w+|speed-?ups?|boosts?|"
+    r"increases?|decreases?|gaps?|outperform\w*)\b",
     re.IGNORECASE,
 )
 _FROM_TO = re.compile(r"\bfrom\s+\S+\s+to\s+\S*$|\bfrom\s*$", re.IGNORECASE)
@@ -42,16 +56,6 @@ _LEVEL_BEFORE = re.compile(
     r"\b(?:only|to|reach(?:es|ed|ing)?|achiev(?:es|ed|ing|e)|attain(?:s|ed|ing)?|"
     r"obtain(?:s|ed|ing)?|scor(?:es|ed|ing|e))(?:\s+(?:an?|the|up\s+to|over|about|"
     r"approximately|nearly|average|of))*\s*$",
-    re.IGNORECASE,
-)
-_METRIC = re.compile(
-    r"\b(?:accuracy|acc|BLEU(?:-\d)?|ROUGE(?:-[\dL]+)?|METEOR|CIDEr|SPICE|FID|FVD|IS|"
-    r"CLIP[- ]?(?:score|T|I)|mAP|AP(?:50|75)?|mIoU|IoU|F1|F-?score|EM|exact\s+match|"
-    r"(?:R|Recall|Hit|NDCG|P|Precision|MRR|pass)@\d+|recall|precision|WER|CER|PSNR|SSIM|"
-    r"LPIPS|perplexity|PPL|win\s+rate|success\s+rate|error\s+rate|hallucination\s+rate|"
-    r"AUC|AUROC|MRR|top-?[15](?:\s+accuracy)?|latency|throughput|FLOPs|parameters|memory|"
-    r"training\s+(?:costs?|time)|inference\s+(?:time|speed|cost)|wall-clock\s+time|"
-    r"consistency|score)\b",
     re.IGNORECASE,
 )
 _COUNT_CONTEXT = re.compile(r"\b(?:of\s+which|out\s+of)\b", re.IGNORECASE)
@@ -88,30 +92,49 @@ def is_result(text: str, n: Number, sentence: str) -> bool:
     if n.unit in _TIME_UNITS:
         return not (_DATA_LENGTH_AFTER.search(after) or _DATA_LENGTH_BEFORE.search(before))
     if n.unit is not None:  # memory and the like: a cost when the text says so
-        return bool(_METRIC.search(sentence)) or bool(_GAIN_AFTER.search(after))
+        return bool(find_metrics(sentence)) or bool(_GAIN_AFTER.search(after))
     if n.written[:1] in "+-−":
         return True
-    if _METRIC.match(after.strip()) and not after.strip().lower().startswith("score"):
+    if metric_at(after):  # "25.9 BLEU", "93.8 F 1", "75.72 (F 0.5)"
         return True
-    return "." in n.written and bool(_METRIC.search(sentence))
+    return "." in n.written and bool(find_metrics(sentence))
 
 
 def is_delta(text: str, n: Number) -> bool:
     before = text[max(0, n.start - 80) : n.start]
-    after = text[n.end : n.end + 40]
-    # "from 54% to 76%": two levels (a signed "+1.4 to +4.2" stays a gain)
-    from_to = _FROM_TO.search(before) or re.match(r"\s*to\s+[+\-]?\d", after)
+    after = text[n.end : n.end + 80]
+    # "from 54% to 76%": two levels (a signed "+1.4 to +4.2" stays a gain, and so does
+    # "by 9% to 13%")
+    gain_before = bool(_GAIN_BEFORE.search(before))
+    from_to = _FROM_TO.search(before) or (re.match(r"\s*to\s+[+\-]?\d", after) and not gain_before)
     if from_to and n.written[:1] != "+":
         return False
-    if n.written[:1] in "+":
-        return True
-    if _GAIN_BEFORE.search(before):
+    if n.written[:1] in "+" or gain_before:
         return True
     if _GAIN_AFTER.search(after):
-        return not re.match(r"\s*(?:more|less|higher|lower|better)\s+than\b", after)
+        # "80%, higher than X": a level compared; "5% higher than X": a gain
+        return not re.match(r"\s*,\s*(?:more|less|higher|lower|better)\s+than\b", after)
+    if _OVER_BASELINE.match(after):
+        return True
+    if _in_brackets_after_gain(text, n):
+        return True
     if n.unit == "x":
         return not _LEVEL_BEFORE.search(before)
     return False
+
+
+def _in_brackets_after_gain(text: str, n: Number) -> bool:
+    """ "accuracy improvements for supertagging (up to 1.9%)", "a gap in performance (20%
+    F1)": the number in brackets is the size of the gain named just before them."""
+    lo = max(n.sentence[0], n.start - 20)
+    opened = text.rfind("(", lo, n.start)
+    if opened < 0 or ")" in text[opened : n.start]:
+        return False
+    if not re.fullmatch(
+        r"\(\s*(?:up\s+to|about|around|nearly|almost|over|~)?\s*", text[opened : n.start]
+    ):
+        return False
+    return bool(_GAIN_WORD.search(text, max(n.sentence[0], opened - 100), opened))
 
 
 def label(
@@ -136,7 +159,8 @@ def _labelled(text: str, n: Number, a: Attribution) -> RuleLabel:
     )
 
 
-_JOIN = re.compile(r"\s*(?:-|–|—|~|to|and|or|,)\s*(?:\+)?\s*")
+_JOIN = re.compile(r"\s*(?:-|–|—|−|~|to|and|or|,)\s*(?:\+)?\s*")
+_TIMES = frozenset({"ms", "seconds", "minutes", "hours", "days"})
 
 
 def label_all(
@@ -159,7 +183,7 @@ def label_all(
     labels = [_labelled(texts[n.field], n, attributions[n.id]) for n in numbers]
     for i in range(len(numbers) - 1):
         a, b = numbers[i], numbers[i + 1]
-        if a.field != b.field or a.unit != b.unit:
+        if a.field != b.field or (a.unit != b.unit and not {a.unit, b.unit} <= _TIMES):
             continue
         text = texts[a.field]
         if not _JOIN.fullmatch(text[a.end : b.start]):
@@ -168,21 +192,51 @@ def label_all(
         result = la.result and lb.result
         from_to = bool(_FROM_TO.search(text[max(0, a.start - 40) : b.start]))
         delta = (la.delta or lb.delta) and not from_to
+        # "from 35.9% to 59.4%": the first is where a baseline stood, not what the subject
+        # reached.
         labels[i] = RuleLabel(
             result,
             delta,
             la.benchmark or lb.benchmark,
             la.metric or lb.metric,
-            la.model or lb.model,
+            None if from_to and not delta else la.model or lb.model,
         )
         labels[i + 1] = RuleLabel(
             result,
             delta,
             lb.benchmark or la.benchmark,
-            lb.metric or la.metric,
+            # "execution accuracy from 35.9% to 59.4%": what the first end measures, both do
+            (la.metric or lb.metric) if from_to else (lb.metric or la.metric),
             lb.model or la.model,
         )
+    _gains_in_a_list(texts, numbers, labels)
     return labels
+
+
+# "absolute improvements of 8.9% on X, 5.7% on Y, and 1.5% on Z", "by 1.1 F1 in domain and up
+# to 4.5 F1 out of domain": the items after a gain, written the same way, are gains too.
+_NEXT_ITEM = re.compile(r"(?:,|\band)\s*(?:and\s+)?(?:up\s+to\s+|about\s+|nearly\s+|over\s+)?$")
+
+
+def _gains_in_a_list(
+    texts: dict[str, str], numbers: Sequence[Number], labels: list[RuleLabel]
+) -> None:
+    for i in range(1, len(numbers)):
+        a, b = numbers[i - 1], numbers[i]
+        la, lb = labels[i - 1], labels[i]
+        if not (la.delta and la.result and lb.result) or lb.delta:
+            continue
+        if a.field != b.field or a.sentence != b.sentence or a.unit != b.unit:
+            continue
+        text = texts[a.field]
+        between = text[a.end : b.start]
+        if not _NEXT_ITEM.search(between) or len(between) > 80 or _FROM_TO.search(between):
+            continue
+        # written the same way: the words after each begin alike ("on", "F1 in"/"F1 out")
+        head_a = text[a.end : a.end + 20].split()[:1]
+        head_b = text[b.end : b.end + 20].split()[:1]
+        if head_a == head_b and not _LEVEL_BEFORE.search(text[max(0, b.start - 30) : b.start]):
+            labels[i] = RuleLabel(lb.result, True, lb.benchmark, lb.metric, lb.model)
 
 
 # --- who decides what: the rules, the model, or both --------------------------------------------

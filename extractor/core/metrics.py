@@ -113,7 +113,9 @@ _NOT_MODIFIERS = frozenset(
     more less same similar comparable total final single final-layer respective respectively both
     all each per which while when where using use used has have had can could would will may
     substantial considerable remarkable impressive notable reported higher-is-better also
-    further""".split()  # noqa: SIM905 (a word list reads better as words)
+    further fewer longer shorter faster slower smaller larger bigger cheaper additional extra
+    without introducing requiring adding keeping maintaining preserving saving number amount
+    lower-is-better set sets test-set dev-set held-out heldout""".split()  # noqa: SIM905 (a word list reads better as words)
 )
 _MODIFIER = re.compile(r"[A-Za-z][\w&@./+-]*")
 _SCORE_AFTER = re.compile(r"[- ](?:scores?|measures?|values?|metrics?)\b", re.IGNORECASE)
@@ -195,11 +197,23 @@ def _spell(modifiers: str, metric: Metric, head: str) -> str:
         if metric.name == "BLEU" and head.upper() == "BLEU":
             head = "BLEU"
     elif metric.needs_modifier:
-        head = head.lower().rstrip("s") if head.lower() not in ("times",) else "time"
+        head = head.lower()
     else:
         head = metric.name
     modifiers = " ".join(modifiers.split())
     return f"{modifiers} {head}" if modifiers else head
+
+
+_LEAD = re.compile(r"\s*\(?\s*")
+
+
+def metric_at(text: str) -> Metric | None:
+    """The metric `text` starts with, after spaces and an opening bracket ("(F 0.5) on")."""
+    m = _PATTERN.match(text, _LEAD.match(text).end())  # type: ignore[union-attr]
+    if m is None:
+        return None
+    metric = _ORDER[int(m.lastgroup[1:])]  # type: ignore[index]
+    return None if metric.needs_modifier else metric
 
 
 @lru_cache(maxsize=4096)

@@ -29,7 +29,7 @@ FieldName = Literal["title", "abstract"]
 
 # Bump when what is mined, or how candidates are numbered, changes: candidate ids are in the
 # prompt and in cached answers, so this is part of the prompt version.
-MINER_VERSION = "1"
+MINER_VERSION = "3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ class Number:
 _UNITS: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(p, re.IGNORECASE if ci else 0), unit)
     for p, unit, ci in (
-        (r"\s?\\?%", "%", False),
+        (r"\+?\s?\\?%", "%", False),  # "1.5+%": more than 1.5%
         (r"\s?(?:percentage|percent)\s+points?\b", "points", True),
         (r"\s?p\.p\.", "points", False),
         (r"\s?pp\b", "points", False),
@@ -64,7 +64,7 @@ _UNITS: list[tuple[re.Pattern[str], str | None]] = [
         (r"\s?\$?\\times\$?", "x", False),
         (r"\s?×", "x", False),
         (r"(?:-|\s)?fold\b", "x", True),
-        (r"\s?times\b(?!\s?\d)", "x", True),
+        (r"\+?\s?times\b(?!\s?\d)", "x", True),
         (r"\s?[xX](?![\w.-]*\d)\b", "x", False),
         (r"\s?(?:ms|milliseconds?)\b", "ms", False),
         (r"\s?(?:GPU[- ])?(?:hours?|hrs?|h)\b", "hours", False),
@@ -73,6 +73,7 @@ _UNITS: list[tuple[re.Pattern[str], str | None]] = [
         (r"\s?days?\b", "days", False),
         (r"\s?(?:TB|GB|MB|KB|GiB|MiB|TiB)\b", None, False),  # the unit as written
         (r"\s?(?:FPS|fps)\b", "FPS", False),
+        (r"\s?(?:bits?/char(?:acter)?|bits?\s+per\s+char(?:acter)?)\b", "bits/char", True),
         (r"\s?(?:tokens?/s|it/s|Hz|dB)\b", None, False),
     )
 ]
@@ -97,7 +98,12 @@ _MARKER_BEFORE = re.compile(
 _NAME_BEFORE = re.compile(
     r"(?:\b[A-Z][A-Za-z]*[A-Z][A-Za-z-]*|\b(?:Llama|Qwen|Gemini|Claude|Phi|Mistral|Vicuna|Falcon|Gemma|Yi|Stable Diffusion|Diffusion))\s$"
 )
-_RANGE_JOIN = re.compile(r"\s*(?:-|–|—|~|to|and)\s*")
+_RANGE_JOIN = re.compile(r"\s*(?:-|–|—|−|~|to|and)\s*")
+_METRIC_BEFORE = re.compile(
+    r"\b(?:BLEU|GLEU|ROUGE(?:-\w+)?|METEOR|CIDEr|SPICE|FID|FVD|PSNR|SSIM|LPIPS|SMATCH|Smatch|"
+    r"UAS|LAS|EM|MRR|AUC|WER|CER|TER|mAP|mIoU|F1|PPL)\s$"
+)
+_PDF_METRIC = re.compile(r"(?<![\w.])F\s$")
 _LATEX_PREFIX = re.compile(r"(?:\\?sim|\\approx|approx|~|∼|≈)$")
 
 
@@ -210,8 +216,10 @@ def _scan(text: str, excluded: Sequence[tuple[int, int]]) -> list[_Raw]:
         before = text[max(0, start - 24) : start]
         if _MARKER_BEFORE.search(before):
             continue
-        if unit is None and _NAME_BEFORE.search(before):
-            continue
+        if unit is None and _NAME_BEFORE.search(before) and not _METRIC_BEFORE.search(before):
+            continue  # "InternVL 1.5" is a version; "BLEU 33.8" a score
+        if text[max(0, start - 1) : start] == "±" or _PDF_METRIC.search(before):
+            continue  # "91.71±0.10": a spread; "F 1", "F 0.5": a metric's name split by a PDF
         if _is_year(digits, unit):
             continue
         value = _value(digits)
@@ -236,7 +244,7 @@ def _share_range_units(text: str, raws: list[_Raw]) -> None:
         join = text[a.end : b.start]
         if (
             _RANGE_JOIN.fullmatch(join)
-            or join in "-–"
+            or join in "-–−"
             or (join.strip() in {"", "-", "–"} and b.start - a.end <= 1)
         ):
             a.unit = b.unit
@@ -244,7 +252,9 @@ def _share_range_units(text: str, raws: list[_Raw]) -> None:
 
 # --- clauses -----------------------------------------------------------------------------------
 
-_SENTENCE_BREAK = re.compile(r"(?<!\d)[.!?](?=\s|$)|[;\n]|\.(?=\s+[A-Z])")
+# Not after the abbreviations of citations and examples: "Vaswani et al. (2017)", "e.g. X".
+_ABBREVIATION = r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bcf)(?<!\bresp)(?<!\bFig)(?<!\bEq)"
+_SENTENCE_BREAK = re.compile(rf"{_ABBREVIATION}(?:(?<!\d)[.!?](?=\s|$)|\.(?=\s+[A-Z]))|[;\n]")
 _CLAUSE_BREAK = re.compile(r",\s|\s(?:while|whereas|but)\s|:\s")
 _MIN_CLAUSE_WORDS = 4
 

@@ -44,6 +44,9 @@ _COMPONENT_AFTER = re.compile(
 )
 
 
+_TITLE_METHOD = re.compile(r"\b(?:using|via|with|through|by)\s+(?:an?\s+|the\s+)?$", re.I)
+
+
 def _occurrences(name: str, text: str) -> list[int]:
     return [start for start, _ in word_spans(text, name)]
 
@@ -65,6 +68,9 @@ def role_from_text(name: str, title: str, abstract: str) -> Role | None:
             before = text[lo:pos]
             after = text[pos + len(name) : pos + len(name) + 40]
             if _NAMED.search(before) or _PROPOSE.search(before):
+                found.add("proposed")
+            elif text is title and _TITLE_METHOD.search(before):
+                # "Sentiment Analysis using Hierarchical Fusion": what the paper does it with
                 found.add("proposed")
             elif _COMPARED.search(before):
                 found.add("compared")
