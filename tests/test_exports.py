@@ -172,6 +172,8 @@ def test_pwc_reads_back_as_the_records_levels() -> None:
     tasks = json.loads(json.dumps(pwc_tasks(export.rows, papers)))
     assert read_pwc(tasks) == EXPECTED
     assert export.left_out == {"delta": 1, "no model": 1, "no metric": 1}
+    # Rows not filtered first are filtered the same way.
+    assert read_pwc(pwc_tasks(build_rows(RECORDS).rows, papers)) == EXPECTED
 
 
 def test_pwc_rows_carry_the_paper_and_its_links() -> None:

@@ -84,25 +84,38 @@ def _link(url: str) -> dict[str, str]:
     return {"title": re.sub(r"^[a-z]+://", "", url).rstrip("/"), "url": url}
 
 
-def _pwc_row(model: str, paper: Paper | None, paper_id: str) -> dict[str, Any]:
+def _pwc_row(model: str, paper: Paper | None, metrics: Mapping[str, ResultRow]) -> dict[str, Any]:
     links = paper.links if paper else ()
     return {
         "model_name": model,
         "paper_title": paper.title if paper else "",
         "paper_url": (paper.url if paper else None) or "",
         "paper_date": paper.date if paper else None,
-        "metrics": {},
+        "metrics": {
+            key: number_text(r.value) + ("%" if r.unit == "%" else "") for key, r in metrics.items()
+        },
         "code_links": [_link(url) for url, kind in links if kind == "code"],
         "model_links": [_link(url) for url, kind in links if kind == "model"],
         "uses_additional_data": False,
     }
 
 
+def _rank(metrics: Mapping[str, ResultRow], key: str, model: str) -> tuple[int, float, str]:
+    """Best first on the metric `key` in its direction; rows without it after the others."""
+    held = metrics.get(key)
+    if held is None:
+        return (1, 0.0, model.casefold())
+    sign = 1 if lower_is_better(held.metric, held.unit) else -1
+    return (0, sign * held.value, model.casefold())
+
+
 def pwc_tasks(rows: Iterable[ResultRow], papers: Mapping[str, Paper]) -> list[dict[str, Any]]:
+    """The evaluation tables of `exportable()` rows (any other row is skipped)."""
     # task -> dataset -> (model, paper) -> metric key -> the row holding its value
     tree: dict[str, dict[str, dict[tuple[str, str], dict[str, ResultRow]]]] = {}
     for row in rows:
-        assert row.benchmark and row.model and row.metric, "pass exportable() rows"
+        if row.delta or not (row.benchmark and row.model and row.metric):
+            continue
         held = (
             tree.setdefault(task_of(row, papers), {})
             .setdefault(row.benchmark, {})
@@ -117,29 +130,15 @@ def pwc_tasks(rows: Iterable[ResultRow], papers: Mapping[str, Paper]) -> list[di
         for dataset, entries in datasets.items():
             counts = Counter(k for metrics in entries.values() for k in metrics)
             names = sorted(counts, key=lambda k: -counts[k])  # stable: first seen breaks ties
-            out_rows = []
-            for (model, paper_id), metrics in entries.items():
-                pwc_row = _pwc_row(model, papers.get(paper_id), paper_id)
-                pwc_row["metrics"] = {
-                    k: number_text(r.value) + ("%" if r.unit == "%" else "")
-                    for k, r in metrics.items()
-                }
-                out_rows.append((metrics, pwc_row))
-            first = names[0]
-
-            def rank(item: tuple[dict[str, ResultRow], dict[str, Any]], first: str = first) -> Any:
-                held = item[0].get(first)
-                if held is None:
-                    return (1, 0.0, item[1]["model_name"].casefold())
-                sign = 1 if lower_is_better(held.metric, held.unit) else -1
-                return (0, sign * held.value, item[1]["model_name"].casefold())
-
-            out_rows.sort(key=rank)  # best first on the dataset's most reported metric
+            ranked = sorted(entries.items(), key=lambda e: _rank(e[1], names[0], e[0][0]))
             out_datasets.append(
                 {
                     "dataset": dataset,
                     "description": "",
-                    "sota": {"metrics": names, "rows": [r for _, r in out_rows]},
+                    "sota": {
+                        "metrics": names,
+                        "rows": [_pwc_row(m, papers.get(p), ms) for (m, p), ms in ranked],
+                    },
                     "subdatasets": [],
                     "dataset_links": [],
                     "dataset_citations": [],
@@ -178,7 +177,7 @@ def model_index(
     proposed = dict.fromkeys(m for p in papers.values() for m in p.proposed)
     groups: dict[str, dict[tuple[str, str, str], dict[str, ResultRow]]] = {}
     for row in rows:
-        if row.model in proposed:
+        if row.model in proposed and row.benchmark and row.metric and not row.delta:
             held = groups.setdefault(row.model, {}).setdefault(
                 (task_of(row, papers), str(row.benchmark), row.paper_id), {}
             )
