@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from extractor.cli import cli
 
@@ -497,3 +499,33 @@ def test_pivot_says_it_leaves_gains_out(records_file: Path) -> None:
     assert note in table(str(records_file), "--pivot").stderr
     assert note not in table(str(records_file), "--pivot", "--no-delta").stderr
     assert "gain(s)" not in table(str(records_file)).stderr  # the long form shows them
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.text() | st.floats(allow_nan=False, allow_infinity=False) | st.none(),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_csv_cells_never_start_a_formula_and_read_back(cells: list[Any]) -> None:
+    from extractor.commands.table import csv_cell, to_csv
+
+    _header, back = list(csv.reader(io.StringIO(to_csv((["h"] * len(cells), [cells])))))
+    crlf = lambda text: text.replace("\r\n", "\n").replace("\r", "\n")  # noqa: E731
+    assert back == [crlf(csv_cell(value)) for value in cells]  # one row, whatever the cells
+    for value, cell in zip(cells, back, strict=True):
+        if isinstance(value, str):
+            assert not cell.lstrip(" ").startswith(tuple("=+-@\t\r"))
+            assert cell in (crlf(value), "'" + crlf(value))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_markdown_cells_hold_no_markup(text: str) -> None:
+    from extractor.commands.table import md_cell
+
+    cell = md_cell(text)
+    assert "<" not in cell and ">" not in cell and "\n" not in cell
+    assert "|" not in cell.replace("\\\\", "").replace("\\|", "")  # every pipe escaped

@@ -100,11 +100,17 @@ def csv_cell(value: Any, *, raw: bool = False) -> str:
     return "'" + text if text.lstrip(" ").startswith(_FORMULA_START) else text
 
 
+def _line_breaks(cell: str) -> str:
+    # With "\n" rows, the csv module quotes a cell holding "\n" but not one holding a bare
+    # "\r", which then splits the row for every reader: a CR inside a cell becomes "\n".
+    return cell.replace("\r\n", "\n").replace("\r", "\n") if "\r" in cell else cell
+
+
 def to_csv(table: Table, *, raw: bool = False) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([csv_cell(h, raw=raw) for h in table[0]])
-    writer.writerows([[csv_cell(v, raw=raw) for v in line] for line in table[1]])
+    writer.writerow([_line_breaks(csv_cell(h, raw=raw)) for h in table[0]])
+    writer.writerows([[_line_breaks(csv_cell(v, raw=raw)) for v in line] for line in table[1]])
     return buf.getvalue()
 
 
