@@ -111,11 +111,23 @@ def anchored_answer(extraction: dict[str, Any], title: str, abstract: str) -> di
         ]
         if not match:
             raise ValueError(f"example {title!r}: no mined number for result {r['value']}")
+        # The same value at two places: the one that stands inside its evidence.
+        inside = [n for n in match if _inside_evidence(n, r["evidence"], facts.text(n.field))]
+        match = inside or match
         refs.append(
             {"id": match[0].id, **{k: r.get(k) for k in ("delta", "benchmark", "metric", "model")}}
         )
     out["results"] = refs
     return out
+
+
+def _inside_evidence(n: Any, evidence: str, text: str) -> bool:
+    at = text.find(evidence)
+    while at >= 0:
+        if at <= n.start and n.end <= at + len(evidence):
+            return True
+        at = text.find(evidence, at + 1)
+    return False
 
 
 def _read(name: str) -> str:

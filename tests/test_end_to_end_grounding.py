@@ -159,3 +159,41 @@ def test_gold_cited_by_id_scores_one_on_all_90_dev_papers(tmp_path: Path) -> Non
     report = json.loads(scored.stdout)
     assert report["macro_f1"] == 1.0
     assert report["candidate_recall"]["recall"] == 1.0
+
+
+SAME_VALUE_TWICE = {
+    "title": "TwinNet",
+    "abstract": "TwinNet reaches 76.8% on Kinetics-600 and 76.8% on Kinetics-700.",
+}
+SAME_VALUE_ANSWER: dict[str, Any] = {
+    "models": [{"name": "TwinNet", "role": "proposed", "size": None}],
+    "modalities": ["video"],
+    "tasks": ["action recognition"],
+    "benchmarks": ["Kinetics-600", "Kinetics-700"],
+    "results": [
+        {"value": 76.8, "unit": "%", "delta": False, "benchmark": b, "metric": None,
+         "model": "TwinNet", "evidence": f"76.8% on {b}"}
+        for b in ("Kinetics-600", "Kinetics-700")
+    ],
+    "code_links": [],
+}  # fmt: skip
+
+
+def test_the_same_value_at_two_places_stays_two_results(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(SAME_VALUE_TWICE) + "\n", encoding="utf-8")
+    anchored = anchored_answer(SAME_VALUE_ANSWER, **SAME_VALUE_TWICE)
+    assert [r["id"] for r in anchored["results"]] == ["n1", "n2"]
+    for mode, answer in (("anchored", anchored), ("free", SAME_VALUE_ANSWER)):
+        out = tmp_path / f"{mode}.jsonl"
+        with respx.mock(base_url=BASE_URL) as mock:
+            mock.get("/models").mock(return_value=models_list())
+            mock.post("/chat/completions").mock(return_value=reply(answer))
+            result = invoke(str(src), "-o", str(out), "--results", mode, "--no-cache")
+        assert result.exit_code == 0, result.stderr
+        (record,) = read_jsonl(out)
+        results = record["extraction"]["results"]
+        assert [(r["value"], r["benchmark"]) for r in results] == [
+            (76.8, "Kinetics-600"),
+            (76.8, "Kinetics-700"),
+        ], mode

@@ -51,11 +51,23 @@ _GAIN_WORD = re.compile(
     r"increases?|decreases?|gaps?|outperform\w*)\b",
     re.IGNORECASE,
 )
-_FROM_TO = re.compile(r"\bfrom\s+\S+\s+to\s+\S*$|\bfrom\s*$", re.IGNORECASE)
+_FROM_TO = re.compile(r"\bfrom\s+\S+\s+(?:down\s+|up\s+)?to\s+\S*$|\bfrom\s*$", re.IGNORECASE)
 _LEVEL_BEFORE = re.compile(
     r"\b(?:only|to|reach(?:es|ed|ing)?|achiev(?:es|ed|ing|e)|attain(?:s|ed|ing)?|"
     r"obtain(?:s|ed|ing)?|scor(?:es|ed|ing|e))(?:\s+(?:an?|the|up\s+to|over|about|"
     r"approximately|nearly|average|of))*\s*$",
+    re.IGNORECASE,
+)
+_HARDWARE_AFTER = re.compile(
+    r"\s*(?:NVIDIA\s+)?(?:[A-Z]\d{2,4}\b|GPUs?\b|TPUs?\b|nodes?\b|cards?\b|machines?\b|cores?\b)"
+)
+# A share of the data a setup uses; a share of a resource ("15% of the FLOPs", "99% of the
+# parameters", "10% of the visual tokens") is a cost, and stays a result.
+_SHARE_OF_DATA = re.compile(
+    r"\s*of\s+(?:the\s+|all\s+|its\s+|our\s+)?(?:training\s+|labell?ed\s+|unlabell?ed\s+|"
+    r"input\s+|image\s+|video\s+)?(?:data|dataset|patch(?:es)?|samples?|images?|examples?|"
+    r"words?|sentences?|documents?|pixels?|frames?|videos?|annotations?|labels?|corpus|"
+    r"queries|questions|users|participants|respondents)\b",
     re.IGNORECASE,
 )
 _COUNT_CONTEXT = re.compile(r"\b(?:of\s+which|out\s+of)\b", re.IGNORECASE)
@@ -87,6 +99,10 @@ def is_result(text: str, n: Number, sentence: str) -> bool:
     after = text[n.end : n.end + 40]
     if _COUNT_CONTEXT.search(before[-30:]):
         return False
+    if n.unit == "x" and _HARDWARE_AFTER.match(after):
+        return False  # "8x A100 GPUs": how many, not how much faster
+    if n.unit == "%" and _SHARE_OF_DATA.match(after) and not _GAIN_BEFORE.search(before):
+        return False  # "masks 75% of the patches", "60% of the data is English": a setup
     if n.unit in _RESULT_UNITS:
         return True
     if n.unit in _TIME_UNITS:
@@ -159,7 +175,7 @@ def _labelled(text: str, n: Number, a: Attribution) -> RuleLabel:
     )
 
 
-_JOIN = re.compile(r"\s*(?:-|–|—|−|~|to|and|or|,)\s*(?:\+)?\s*")
+_JOIN = re.compile(r"\s*(?:-|–|—|−|~|(?:down\s+|up\s+)?to|and|or|,)\s*(?:\+)?\s*")
 _TIMES = frozenset({"ms", "seconds", "minutes", "hours", "days"})
 
 
@@ -210,6 +226,7 @@ def label_all(
             lb.model or la.model,
         )
     _gains_in_a_list(texts, numbers, labels)
+    _metrics_in_a_list(texts, numbers, labels)
     return labels
 
 
@@ -235,8 +252,31 @@ def _gains_in_a_list(
         # written the same way: the words after each begin alike ("on", "F1 in"/"F1 out")
         head_a = text[a.end : a.end + 20].split()[:1]
         head_b = text[b.end : b.end + 20].split()[:1]
-        if head_a == head_b and not _LEVEL_BEFORE.search(text[max(0, b.start - 30) : b.start]):
+        lead = re.sub(r"\bup\s+to\s*$", "", text[max(0, b.start - 30) : b.start])
+        if head_a == head_b and not _LEVEL_BEFORE.search(lead):
             labels[i] = RuleLabel(lb.result, True, lb.benchmark, lb.metric, lb.model)
+
+
+def _metrics_in_a_list(
+    texts: dict[str, str], numbers: Sequence[Number], labels: list[RuleLabel]
+) -> None:
+    """ "an F1 score of 91.62 on CoNLL-2003 and 86.28 on OntoNotes": the second item, written
+    the same way and naming no metric of its own, measures what the first does."""
+    for i in range(1, len(numbers)):
+        a, b = numbers[i - 1], numbers[i]
+        la, lb = labels[i - 1], labels[i]
+        if la.metric is None or lb.metric is not None or not (la.result and lb.result):
+            continue
+        if a.field != b.field or a.sentence != b.sentence or a.unit != b.unit:
+            continue
+        text = texts[a.field]
+        between = text[a.end : b.start]
+        if not _NEXT_ITEM.search(between) or len(between) > 80 or _FROM_TO.search(between):
+            continue
+        head_a = text[a.end : a.end + 20].split()[:1]
+        head_b = text[b.end : b.end + 20].split()[:1]
+        if head_a == head_b and head_a in (["on"], ["in"], ["for"], ["at"]):
+            labels[i] = RuleLabel(lb.result, lb.delta, lb.benchmark, la.metric, lb.model)
 
 
 # --- who decides what: the rules, the model, or both --------------------------------------------

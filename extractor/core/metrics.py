@@ -73,7 +73,7 @@ VOCABULARY: tuple[Metric, ...] = (
     Metric("error", (r"errors?",), _L),
     Metric("perplexity", (r"perplex-?\s?it(?:y|ies)", r"PPL"), _L),
     Metric("bpc", (r"BPC", r"bits?[- ]per[- ]char(?:acter)?"), _L),
-    Metric("entropy", (r"entropy",), _L),
+    Metric("entropy", (r"(?:cross-?)?entrop(?:y|ies)",), _L),
     Metric("FID", (r"FID",), _L),
     Metric("FVD", (r"FVD",), _L),
     Metric("IS", (r"IS", r"inception\s+score"), _H, exact=True),
@@ -197,7 +197,8 @@ def _spell(modifiers: str, metric: Metric, head: str) -> str:
         if metric.name == "BLEU" and head.upper() == "BLEU":
             head = "BLEU"
     elif metric.needs_modifier:
-        head = head.lower()
+        # a metric is named in the singular: "response times" measure "response time"
+        head = re.sub(r"(?<=[a-z])s$", "", head.lower())
     else:
         head = metric.name
     modifiers = " ".join(modifiers.split())

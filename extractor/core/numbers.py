@@ -29,7 +29,7 @@ FieldName = Literal["title", "abstract"]
 
 # Bump when what is mined, or how candidates are numbered, changes: candidate ids are in the
 # prompt and in cached answers, so this is part of the prompt version.
-MINER_VERSION = "3"
+MINER_VERSION = "4"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,9 @@ _UNITS: list[tuple[re.Pattern[str], str | None]] = [
 # A magnitude right after the digits makes a size or a count ("7B", "13K samples", "1.5M"),
 # never a result.
 _MAGNITUDE = re.compile(r"\s?(?:[BMKT]\b|(?i:billion|million|thousand)\b|[kK]\b)")
+# "224 x 224", "2048×2048": the two sides of a size.
+_DIMENSION = re.compile(r"\s?[xX×]\s?\d")
+_DIMENSION_BEFORE = re.compile(r"\d\s?[xX×]\s?$")
 # "8x7B": a mixture's size, not a speed-up.
 _MIXTURE = re.compile(r"[xX×]\d+(?:\.\d+)?[BMK]\b")
 
@@ -90,7 +93,7 @@ _SIGN = "+-−–"
 # Words before a number that make it a reference, not a measurement.
 _MARKER_BEFORE = re.compile(
     r"(?:section|sec\.|table|tab\.|figure|fig\.|eq\.|equation|appendix|chapter|step|stage|"
-    r"phase|version|v\.|top|level|layer|task|subtask|track|round|part|no\.|#)\s*$",
+    r"phase|version|v\.|top|level|layer|task|subtask|track|round|part|no\.|#)(?:\s*|-)$",
     re.IGNORECASE,
 )
 # A token made like a model name ("InternVL", "GPT", "MiniCPM-V", "Qwen") right before a bare
@@ -200,6 +203,8 @@ def _scan(text: str, excluded: Sequence[tuple[int, int]]) -> list[_Raw]:
             continue
         if _inside_word_before(text, start):
             continue
+        if _DIMENSION.match(text, digits_end) or _DIMENSION_BEFORE.search(text, 0, start):
+            continue  # "224 x 224 pixels": a size, not a factor
         if _MIXTURE.match(text, digits_end) or _MAGNITUDE.match(text, digits_end):
             continue
         unit, end = _unit_at(text, digits_end)
