@@ -6,7 +6,8 @@ of it) and returns data. Reading files and formatting output belong to the comma
 Decisions the table and the report share:
 - Names that differ only in case, spacing, punctuation (a decimal point between digits
   excepted) or a known alias (`_ALIASES`; for metrics, the vocabulary of core/metrics.py) are
-  one name (`name_key`); its canonical spelling is the most frequent one, ties going to the first seen.
+  one name (`name_key`); its canonical spelling is the most frequent one, ties going to the
+  first seen.
   Benchmark spellings are counted in `benchmarks` and in `results[].benchmark`, model spellings
   in `models[].name` and `results[].model`, metric spellings in `results[].metric`.
 - The pivot compares levels only: a delta ("improves by 2.1%") is relative to some unstated
@@ -76,7 +77,7 @@ _ALIASES: dict[Kind, dict[str, str]] = {
         **_group("scienceqa", "Science QA", "ScienceQA-IMG"),
         **_group("ptb", "Penn Treebank", "Penn TreeBank", "Penn Tree Bank"),
     },
-    "metric": {},  # metrics merge by the vocabulary (`metric_key`)
+    "metric": {},  # metrics merge by the vocabulary instead (`name_key`)
     "model": {},
     "task": {},
 }
@@ -227,7 +228,8 @@ def as_number(value: Any) -> float | None:
 
 
 def number_text(value: float) -> str:
-    """ "85" rather than "85.0", but never losing digits the way "%g" does."""
+    """A value as the tables write it: 85.0 as "85", and never fewer digits than it has (as
+    "%g" would)."""
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
@@ -316,12 +318,10 @@ class Paper:
 
     paper_id: str
     title: str
-    url: (
-        str | None
-    )  # the input's `url` (the record's source.url), else arXiv's page for an arXiv id
-    date: (
-        str | None
-    )  # YYYY-MM-DD from a `date`/`published`/`update_date` field, if the record has one
+    # The input's `url` (kept as the record's source.url), else arXiv's page for an arXiv id.
+    url: str | None
+    # YYYY-MM-DD from a `date`/`published`/`update_date` field, where the record has one.
+    date: str | None
     tasks: tuple[str, ...]
     proposed: tuple[str, ...]  # models listed with role "proposed"
     links: tuple[tuple[str, str], ...]  # (url, kind) of its code links
