@@ -45,16 +45,13 @@ from extractor.tables import results_arrow
 Table = tuple[list[str], list[list[Any]]]
 
 
-_number = number_text
-
-
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return _number(value)
+        return number_text(value)
     return str(value)
 
 
@@ -148,7 +145,7 @@ def pivot_markdown(pv: Pivot) -> str:
         line = [model]
         for column in pv.columns:
             cell = pv.cell(model, column)
-            text = f"{_number(cell.value)} ({cell.paper_id})" if cell else ""
+            text = f"{number_text(cell.value)} ({cell.paper_id})" if cell else ""
             if cell and cell.model_source == PROPOSED:
                 text += f" {_PROPOSED_MARK}"
                 marked = True
