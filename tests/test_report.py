@@ -344,6 +344,8 @@ def test_leaderboard_gains_are_kept_apart_and_wrong_kinds_cleared() -> None:
     assert all(e[0] != "Gainer" for c in coco["boards"] for e in c["entries"])  # not a level
     assert "LLaVA-HR" not in [b["benchmark"] for b in payload["boards"]]
     assert payload["kindFixes"] == [["g", "benchmark", "LLaVA-HR", "paper"]]
+    assert payload["papers"][0]["bk"] == ["COCO"]  # nor in the benchmark filter
+    assert ["LLaVA-HR", 1] not in payload["benchmarks"]
     assert build_payload(LEADERBOARD_RECORDS)["kindFixes"] == []
 
 

@@ -114,7 +114,11 @@ def _error(value: Any) -> str | None:
     return f"{kind}: {message}" if kind and message else (kind or message or "failed")
 
 
-def paper(record: Mapping[str, Any], canon: Canon) -> dict[str, Any]:
+def paper(
+    record: Mapping[str, Any], canon: Canon, not_benchmarks: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The card's data. `not_benchmarks`: result benchmarks the leaderboards cleared as models
+    (leaderboard.KindFix), left out of the benchmark filter too."""
     title, abstract = _str(record.get("title")), _str(record.get("abstract"))
     texts = {"title": title, "abstract": abstract}
     ex = extraction_of(record) or {}
@@ -145,7 +149,8 @@ def paper(record: Mapping[str, Any], canon: Canon) -> dict[str, Any]:
                 item_spans.append(_span(raw_span, texts))
         out[key] = items
         out["spans"][key] = item_spans
-    names = [*out["benchmarks"], *(r["benchmark"] for r in out["results"] if r["benchmark"])]
+    results_benchmarks = (r["benchmark"] for r in out["results"] if r["benchmark"])
+    names = [*out["benchmarks"], *(b for b in results_benchmarks if b not in not_benchmarks)]
     out["bk"] = sorted({c for n in names if (c := canon.canonical("benchmark", n))})
     return out
 
@@ -206,7 +211,11 @@ def kind_fixes(data: Rows) -> list[list[str]]:
 def build_payload(records: Sequence[Mapping[str, Any]], *, source: str = "") -> dict[str, Any]:
     canon = Canon.from_records(records)
     data = build_rows(records, canon)
-    papers = [paper(r, canon) for r in records]
+    cleared: dict[str, set[str]] = {}
+    for fix in data.kind_fixes:
+        if fix.field == "benchmark":
+            cleared.setdefault(fix.paper_id, set()).add(fix.name)
+    papers = [paper(r, canon, frozenset(cleared.get(str(r.get("id") or ""), ()))) for r in records]
     modalities = Counter(m for p in papers for m in p["modalities"])
     benchmarks = Counter(b for p in papers for b in p["bk"])
     return {
