@@ -92,6 +92,8 @@ def record(
         ("metric", "PPL", "perplexity"),
         ("metric", "word error rate", "WER"),
         ("metric", "Top1 Acc", "top-1 accuracy"),
+        ("metric", "RMSE", "root mean squared error"),
+        ("metric", "MSE", "mean squared error"),
     ],
 )
 def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: str) -> None:
@@ -111,6 +113,7 @@ def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: st
         ("metric", "accuracy", "execution accuracy"),  # a modifier names another metric
         ("metric", "BLEU", "ROUGE"),
         ("metric", "R@1", "R@5"),
+        ("metric", "MSE", "RMSE"),  # one vocabulary entry, two metrics
         ("model", "acc", "accuracy"),  # aliases are per kind
     ],
 )

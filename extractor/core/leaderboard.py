@@ -85,6 +85,8 @@ _ALIASES: dict[Kind, dict[str, str]] = {
 # Metrics merge by the vocabulary's head (core/metrics.py: "Acc." is accuracy, "BLEU score" is
 # BLEU), and a few families it keeps apart although their spellings always mean one metric.
 _METRIC_SAME = {"meanaverageprecision": "map", "em": "exactmatch", "b4": "bleu4"}
+# And members of one vocabulary entry that are different metrics: an MSE is no RMSE.
+_METRIC_APART = {"mse", "rmse", "meansquarederror", "rootmeansquarederror"}
 _RECALL_AT = re.compile(r"r(\d+)")  # "R@5" is "Recall@5"
 # Smaller-is-better metrics the vocabulary does not know (whole words only: "ter" must not
 # match "intersection").
@@ -97,6 +99,8 @@ _COST_UNITS = {"ms", "s", "seconds", "minutes", "hours", "days", "gb", "mb", "tb
 def name_key(kind: Kind, name: str) -> str:
     """The key two names of one kind are merged by."""
     if kind == "metric":
+        if (written := fold(name)) in _METRIC_APART:
+            return written.replace("meansquarederror", "mse").replace("root", "r")
         key = fold(metrics.head_key(name))
         key = _RECALL_AT.sub(r"recall\1", key) if _RECALL_AT.fullmatch(key) else key
         return _METRIC_SAME.get(key, key)
