@@ -114,6 +114,11 @@ def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: st
         ("metric", "BLEU", "ROUGE"),
         ("metric", "R@1", "R@5"),
         ("metric", "MSE", "RMSE"),  # one vocabulary entry, two metrics
+        ("metric", "GFLOPs", "FLOPs"),
+        ("metric", "CLIP-T", "CLIP-I"),
+        ("metric", "top-1 error", "top-5 error"),  # a number the vocabulary's key drops
+        ("metric", "top-1 error", "error"),
+        ("metric", "F1@5", "F1"),
         ("model", "acc", "accuracy"),  # aliases are per kind
     ],
 )
@@ -139,6 +144,17 @@ def test_canonical_is_the_most_frequent_spelling() -> None:
         canon.add("benchmark", name)
     assert canon.canonical("benchmark", "mscoco") == "COCO"
     assert canon.canonical("benchmark", "ms coco") == "COCO"  # unseen spelling, known group
+
+
+def test_a_metrics_vocabulary_spelling_is_canonical_over_more_frequent_ones() -> None:
+    canon = Canon()
+    for name in ["Acc.", "Acc.", "accuracy", "fewer parameters", "fewer parameters", "parameters"]:
+        canon.add("metric", name)
+    assert canon.canonical("metric", "acc") == "accuracy"
+    assert canon.canonical("metric", "fewer parameters") == "parameters"
+    for name in ["R@1", "Recall@1", "R@1"]:  # both the vocabulary's: the count decides
+        canon.add("metric", name)
+    assert canon.canonical("metric", "recall@1") == "R@1"
 
 
 def test_canonical_ties_go_to_the_first_spelling_seen() -> None:

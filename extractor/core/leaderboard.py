@@ -41,7 +41,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -85,8 +85,13 @@ _ALIASES: dict[Kind, dict[str, str]] = {
 # Metrics merge by the vocabulary's head (core/metrics.py: "Acc." is accuracy, "BLEU score" is
 # BLEU), and a few families it keeps apart although their spellings always mean one metric.
 _METRIC_SAME = {"meanaverageprecision": "map", "em": "exactmatch", "b4": "bleu4"}
-# And members of one vocabulary entry that are different metrics: an MSE is no RMSE.
-_METRIC_APART = {"mse", "rmse", "meansquarederror", "rootmeansquarederror"}
+# And members of one vocabulary entry that are different metrics: an MSE is no RMSE, GFLOPs
+# are not FLOPs (a billion times apart), CLIP-T and CLIP-I compare different things.
+_METRIC_APART = {
+    "mse", "rmse", "meansquarederror", "rootmeansquarederror", "gflops", "tflops", "mflops",
+    "clipt", "clipi",
+}  # fmt: skip
+_DIGITS = re.compile(r"\d+")
 _RECALL_AT = re.compile(r"r(\d+)")  # "R@5" is "Recall@5"
 # Smaller-is-better metrics the vocabulary does not know (whole words only: "ter" must not
 # match "intersection").
@@ -102,6 +107,8 @@ def name_key(kind: Kind, name: str) -> str:
         if (written := fold(name)) in _METRIC_APART:
             return written.replace("meansquarederror", "mse").replace("root", "r")
         key = fold(metrics.head_key(name))
+        if _DIGITS.findall(key) != _DIGITS.findall(written):
+            key = written  # the vocabulary dropped a number: "top-1 error" is no "error", "F1@5" no "F1"
         key = _RECALL_AT.sub(r"recall\1", key) if _RECALL_AT.fullmatch(key) else key
         return _METRIC_SAME.get(key, key)
     folded = fold(name)
@@ -132,6 +139,19 @@ class Merge:
         return f"{self.kind}: {self.canonical!r} <- {parts}"
 
 
+def _preference(kind: Kind) -> Callable[[tuple[str, int]], tuple[bool, int]]:
+    """How a group's spellings compete: by count; a metric's own vocabulary spelling first
+    ("accuracy" over "Acc.", "parameters" over "fewer parameters": the text's modifiers that
+    merged into it say how a number relates to the metric, not which metric it is)."""
+
+    def rank(spelling_count: tuple[str, int]) -> tuple[bool, int]:
+        spelling, count = spelling_count
+        plain = kind == "metric" and fold(spelling) == fold(metrics.head_key(spelling))
+        return (plain, count)
+
+    return rank
+
+
 class Canon:
     """Canonical spellings, learned from every name spelling seen in a set of records."""
 
@@ -148,7 +168,7 @@ class Canon:
     def _canonical_by_key(self) -> dict[Kind, dict[str, str]]:
         if self._chosen is None:
             self._chosen = {
-                kind: {key: max(c.items(), key=lambda kv: kv[1])[0] for key, c in groups.items()}
+                kind: {key: max(c.items(), key=_preference(kind))[0] for key, c in groups.items()}
                 for kind, groups in self._seen.items()
             }
         return self._chosen
