@@ -358,8 +358,9 @@ def table_command(
     """The benchmark results in OUT.jsonl as a table (CSV by default).
 
     Benchmark, metric and model names that differ only in case, spacing, hyphens or
-    underscores, or by a known alias (MS-COCO/COCO, acc/accuracy, ...) are merged under their
-    most frequent spelling.
+    underscores, or by a known alias (MS-COCO/COCO; metrics by their vocabulary: Acc./accuracy)
+    are merged under their most frequent spelling. A benchmark that a record lists as a model,
+    or a model listed as a benchmark, is cleared from its result (a note says so).
     """
     if as_pivot and fmt in _EXPORTS:
         raise InputError(f"--format {fmt} is a leaderboard format of its own: drop --pivot")
