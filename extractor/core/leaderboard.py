@@ -54,6 +54,7 @@ KINDS: tuple[Kind, ...] = ("benchmark", "metric", "model", "task")
 
 
 # A decimal point between digits: "1.5" in "Qwen2-1.5B".
+@lru_cache(maxsize=1 << 16)  # a file repeats its names many times over
 def fold(name: str) -> str:
     """The key names are merged by (`normalize.merge_key`)."""
     return merge_key(name)
@@ -302,17 +303,20 @@ class Listed:
     benchmarks: frozenset[str]
 
     @classmethod
-    def of(cls, extractions: Iterable[Mapping[str, Any]]) -> Listed:
-        models: set[str] = set()
-        benchmarks: set[str] = set()
-        for ex in extractions:
-            models.update(
-                fold(n) for m in _dicts(ex.get("models")) if (n := clean_name(_str(m.get("name"))))
-            )
-            benchmarks.update(
-                fold(n) for b in _list(ex.get("benchmarks")) if (n := clean_name(_str(b)))
-            )
-        return cls(frozenset(models), frozenset(benchmarks))
+    def of(cls, ex: Mapping[str, Any]) -> Listed:
+        models = (clean_name(_str(m.get("name"))) for m in _dicts(ex.get("models")))
+        benchmarks = (clean_name(_str(b)) for b in _list(ex.get("benchmarks")))
+        return cls(
+            frozenset(fold(n) for n in models if n), frozenset(fold(n) for n in benchmarks if n)
+        )
+
+    @classmethod
+    def union(cls, listed: Iterable[Listed]) -> Listed:
+        listed = list(listed)
+        return cls(
+            frozenset().union(*(x.models for x in listed)),
+            frozenset().union(*(x.benchmarks for x in listed)),
+        )
 
 
 def check_kind(
@@ -431,7 +435,23 @@ class Rows:
     records_without_extraction: int = 0
     results_skipped: int = 0  # not a dict, or no usable number
     kind_fixes: list[KindFix] = field(default_factory=list)
-    papers: dict[str, Paper] = field(default_factory=dict)  # by paper_id; the first record wins
+    # (record, extraction) of each paper, for `papers`: built on first use, since only the
+    # exports need it and it costs a quarter of build_rows.
+    _sources: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = field(
+        default_factory=list, repr=False
+    )
+    _papers: dict[str, Paper] | None = field(default=None, repr=False)
+
+    @property
+    def papers(self) -> dict[str, Paper]:
+        """Each paper by id; the first record of an id wins."""
+        if self._papers is None:
+            self._papers = {}
+            for record, ex in self._sources:
+                paper_id = str(record.get("id") or "")
+                if paper_id not in self._papers:
+                    self._papers[paper_id] = _paper(record, ex, self.canon)
+        return self._papers
 
 
 def build_rows(
@@ -446,16 +466,16 @@ def build_rows(
     canon = canon or Canon.from_records(records)
     out = Rows([], canon)
     extractions = [extraction_of(record) for record in records]
-    corpus = Listed.of(ex for ex in extractions if ex is not None)
-    for record, ex in zip(records, extractions, strict=True):
-        if ex is None:
+    lists = [Listed.of(ex) if ex is not None else None for ex in extractions]
+    corpus = Listed.union(x for x in lists if x is not None)
+    for record, ex, own in zip(records, extractions, lists, strict=True):
+        if ex is None or own is None:
             out.records_without_extraction += 1
             continue
         paper_id = str(record.get("id") or "")
-        out.papers.setdefault(paper_id, _paper(record, ex, canon))
+        out._sources.append((record, ex))
         title = " ".join((_str(record.get("title")) or "").split())
         url = code_url(ex)
-        own = Listed.of([ex])
         sole = sole_proposed_model(ex) if attribute_proposed else None
         # A proposed "model" some list names as a benchmark (a benchmark paper's own) is no model.
         fallback = (
