@@ -15,7 +15,6 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -32,6 +31,7 @@ from extractor.core.leaderboard import (
     filter_rows,
     pivot,
 )
+from extractor.files import refuse_same, replacing, write_text
 from extractor.records_io import InputCommand, load_records_for_cli
 
 Table = tuple[list[str], list[list[Any]]]
@@ -153,7 +153,8 @@ def _write_parquet(table: Table, path: str) -> None:
 
     header, body = table
     columns = {name: pa.array([line[i] for line in body]) for i, name in enumerate(header)}
-    pq.write_table(pa.table(columns), path)
+    with replacing(path, binary=True) as fh:
+        pq.write_table(pa.table(columns), fh)
 
 
 def _require_pyarrow() -> None:
@@ -265,6 +266,7 @@ def table_command(
     """
     if parquet:
         _require_pyarrow()
+    refuse_same([("table", output), ("Parquet table", parquet)], [records])
     data = build_rows(load_records_for_cli(records), attribute_proposed=attribute_proposed)
     rows = filter_rows(data.rows, benchmarks=benchmarks, metrics=metrics, no_delta=no_delta)
     pv = pivot(rows, unattributed_row=True) if as_pivot else None
@@ -282,6 +284,6 @@ def table_command(
     if parquet:
         _write_parquet(table, parquet)
     if output:
-        Path(output).write_text(text, encoding="utf-8", newline="")
+        write_text(output, text)
     elif not parquet:
         click.echo(text, nl=False)
