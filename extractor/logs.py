@@ -22,41 +22,36 @@ _MARK = "_extractor_handler"
 _KEY_LIKE = re.compile(r"\b(sk|pk|key)-[A-Za-z0-9_\-*.]{4,}")
 
 
-# A URL in running text: up to white space or the quotes and brackets that end one.
-_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]{}]+")
-# Query parameters whose value is a credential (api_key, access_token, sig, password, ...).
-_SECRET_PARAM = re.compile(r"(?i)key|token|secret|pass|pwd|auth|sig|cred|session")
-_QUERY_PAIR = re.compile(r"([^&=;]+)=([^&;]*)")
+# The user info of a URL: what stands between "scheme://" and "@", which holds no "/", "?",
+# "#", "@" or white space (RFC 3986), so it is found exactly whatever punctuation a
+# password holds. The user name is kept (it says which account), the rest is the secret.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@]*)@")
+# A query parameter whose value is a credential (api_key, access_token, sig, password...),
+# up to the next separator: over-redacting a trailing quote is fine, leaking is not.
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&;][^=&;#\s]*(?:key|token|secret|pass|pwd|auth|sig|cred|session)[^=&;#\s]*=)[^&;#\s]*"
+)
 REDACTED = "[REDACTED]"
 
 
-def redact_url(url: str) -> str:
-    """A URL fit to show: the password of `user:password@` (or a lone token before `@`)
-    and credential-like query values replaced; host, port and path kept, to say where."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))  # fmt: skip
-    netloc, tail = rest[:end], rest[end:]
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
-        netloc = f"{user}:{REDACTED}@{host}" if user else f"{REDACTED}@{host}"
-    path, qmark, query = tail.partition("?")
-    if qmark:
-        query, hash_, fragment = query.partition("#")
-        query = _QUERY_PAIR.sub(
-            lambda m: f"{m[1]}={REDACTED}" if _SECRET_PARAM.search(m[1]) else m[0], query
-        )
-        tail = f"{path}?{query}{hash_}{fragment}"
-    return f"{scheme}://{netloc}{tail}"
+def _userinfo(match: re.Match[str]) -> str:
+    user, colon, _ = match[2].partition(":")
+    return f"{match[1]}{user}:{REDACTED}@" if colon and user else f"{match[1]}{REDACTED}@"
 
 
 def redact_urls(text: str) -> str:
-    """`redact_url` for every URL in `text`."""
-    if "://" not in text:
-        return text
-    return _URL.sub(lambda m: redact_url(m[0]), text)
+    """`text` with the credentials URLs in it carry (a password, a token before "@", a
+    credential-like query value) replaced; scheme, host, port and path kept, to say where."""
+    if "://" in text:
+        text = _USERINFO.sub(_userinfo, text)
+    if "=" in text:
+        text = _SECRET_QUERY.sub(rf"\1{REDACTED}", text)
+    return text
+
+
+def redact_url(url: str) -> str:
+    """One URL fit to show (see `redact_urls`)."""
+    return redact_urls(url)
 
 
 def redact(text: str, secret: str | None) -> str:
