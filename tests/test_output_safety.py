@@ -375,3 +375,18 @@ def test_ctrl_c_during_a_rerun_keeps_the_previous_output_and_says_where_the_new_
     assert [r["title"] for r in read_jsonl(partial[0])] == [p["title"] for p in papers(2)]
     assert str(partial[0]) in result.stderr and "the previous output, is as it was" in result.stderr
     assert not list(tmp_path.glob(".*.lock"))
+
+
+def test_the_batch_file_never_replaces_an_input_and_is_written_whole(
+    api: Any, tmp_path: Path
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", papers(2))
+    before = src.read_bytes()
+    refused = invoke(str(src), "--batch-file", str(src))
+    assert refused.exit_code == 2 and "the same file" in one_error_line(refused)
+    assert src.read_bytes() == before
+    requests = tmp_path / "requests.jsonl"
+    written = invoke(str(src), "--batch-file", str(requests))
+    assert written.exit_code == 0, written.stderr
+    assert len(requests.read_text().splitlines()) == 2
+    assert leftovers(tmp_path) == []

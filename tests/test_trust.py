@@ -350,6 +350,7 @@ def test_sigint_writes_what_finished_and_the_rerun_resumes_from_the_cache(
         run = subprocess.Popen(
             command, env=_clean_env(), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
+
         # Where the records go while the run lasts is the writer's business: a temporary
         # file beside OUT, with a name of its own.
         def written() -> bool:
