@@ -271,3 +271,12 @@ def test_no_file_but_error_records_passes_for_an_errors_file(objects: list[dict[
         path = Path(d) / "e.jsonl"
         path.write_text("".join(json.dumps(o) + "\n" for o in objects))
         assert not is_errors_file(str(path))
+
+
+def test_a_stale_errors_file_behind_a_symlink_is_emptied_and_the_link_kept(tmp_path: Path) -> None:
+    real = tmp_path / "real.errors.jsonl"
+    real.write_text(dumps(error_record(PAPER, "http_error", "boom", 2)) + "\n")
+    link = tmp_path / "out.errors.jsonl"
+    link.symlink_to(real)
+    assert remove_stale(str(link))
+    assert link.is_symlink() and real.read_text() == ""
