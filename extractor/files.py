@@ -6,8 +6,10 @@
   disk, Ctrl-C, a crash) never destroys the old one.
 - A symlink is followed: the temporary file is made beside its target and renamed over the
   target, so the link stays a link and what it names gets the data.
-- Anything else that exists (`/dev/stdout`, a FIFO, a socket, a terminal) is written through
-  in place: renaming over it would replace the node itself.
+- Anything else that exists (`/dev/stdout`, a FIFO, a socket, a terminal), and any path to
+  one of this process's open files (`/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`, even when
+  that is a regular file), is written through in place and appended to: renaming over it
+  would replace the node itself, truncating it would cut the shell's `>> log`.
 - A directory, a missing parent directory, a folder no file can be created in, or one path
   given for two roles (the input and the output, the output and the errors file) is an
   `OutputError`: one line, exit status 2, found before any work is done where it can be.
@@ -58,20 +60,37 @@ class Target:
         return os.path.dirname(self.path) or "."
 
 
+_DESCRIPTORS = ("/proc/", "/dev/fd/")
+
+
+def _names_a_descriptor(path: str) -> bool:
+    """`/dev/stdout`, `/dev/fd/1`, `/proc/self/fd/1`: an open file of this process, whatever
+    it is (`>> log` included), which only writing through to it can respect. Their links
+    lead through /proc, so the chain of links is walked before `realpath` hides it."""
+    for _ in range(40):  # the kernel's own limit on links followed
+        path = os.path.abspath(path)
+        if path.startswith(_DESCRIPTORS):
+            return True
+        if not os.path.islink(path):
+            return False
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+    return False
+
+
 def resolve(path: str) -> Target:
     """The target of an output path; an OutputError for one that can never be written."""
-    real = os.path.realpath(path)
     try:
-        st: os.stat_result | None = os.stat(real)
+        # The node itself, links followed by the kernel (also /proc's, which realpath cannot).
+        st: os.stat_result | None = os.stat(path)
     except FileNotFoundError:
         st = None
     except OSError as e:
         raise OutputError(f"{path}: {e.strerror or e}") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise OutputError(f"{path}: is a directory")
-    if st is not None and not stat.S_ISREG(st.st_mode):
+    if st is not None and (not stat.S_ISREG(st.st_mode) or _names_a_descriptor(path)):
         return Target(path, path, in_place=True)
-    target = Target(path, real, in_place=False)
+    target = Target(path, os.path.realpath(path), in_place=False)
     if not os.path.isdir(target.directory):
         raise OutputError(f"{path}: directory {os.path.dirname(path) or '.'} does not exist")
     return target
@@ -199,7 +218,8 @@ def replacing(path: str, *, binary: bool = False) -> Iterator[IO[Any]]:
     target = resolve(path)
     if target.in_place:
         try:
-            with open(target.path, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:  # fmt: skip
+            # Appended to, never truncated: a descriptor may be the shell's `>> log`.
+            with open(target.path, "ab" if binary else "a", encoding=None if binary else "utf-8") as fh:  # fmt: skip
                 yield fh
         except OSError as e:
             raise write_error(path, e) from None

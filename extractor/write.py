@@ -68,8 +68,10 @@ class JsonlWriter:
             elif self._atomic:
                 self._fh, self._tmp = files.open_temp(self._target)
             else:
+                # In place, appended to: see `extractor.files`.
+                mode = "a" if self._target.in_place else "w"
                 try:
-                    self._fh = open(self._target.path, "w", encoding="utf-8")  # noqa: SIM115
+                    self._fh = open(self._target.path, mode, encoding="utf-8")  # noqa: SIM115
                 except OSError as e:
                     raise files.write_error(str(self.path), e) from None
         return self._fh

@@ -390,3 +390,67 @@ def test_the_batch_file_never_replaces_an_input_and_is_written_whole(
     assert written.exit_code == 0, written.stderr
     assert len(requests.read_text().splitlines()) == 2
     assert leftovers(tmp_path) == []
+
+
+# -- in real processes: descriptors, a second run, Ctrl-C ----------------------------------
+
+
+def _run(*args: str, url: str, **kwargs: Any) -> Any:
+    import subprocess
+    import sys
+
+    from tests.test_trust import _clean_env
+
+    command = [sys.executable, "-m", "extractor", "run", *args, "--base-url", url]
+    return subprocess.Popen(command, env=_clean_env(), text=True, **kwargs)
+
+
+@pytest.mark.parametrize("append", [False, True])
+def test_o_dev_stdout_writes_to_the_descriptor_whatever_it_is(tmp_path: Path, append: bool) -> None:
+    # /dev/stdout through a link of our own, so that a writer that replaced the node would
+    # replace the link, never the machine's /dev/stdout.
+    from tests.test_trust import _start_fake, _stop
+
+    src = write_jsonl(tmp_path / "in.jsonl", papers(2))
+    link = tmp_path / "stdout"
+    link.symlink_to("/proc/self/fd/1")
+    log = tmp_path / "log"
+    log.write_text("earlier line\n")
+    server, url = _start_fake()
+    try:
+        with log.open("a" if append else "w") as fh:
+            run = _run(str(src), "-o", str(link), url=url, stdout=fh, stderr=-1)
+            _, stderr = run.communicate(timeout=120)
+    finally:
+        _stop(server)
+    assert run.returncode == 0, stderr
+    assert link.is_symlink()
+    lines = log.read_text().splitlines()
+    assert lines[: int(append)] == ["earlier line"][: int(append)]  # `>>` is appended to
+    assert [json.loads(x)["title"] for x in lines[int(append) :]] == [p["title"] for p in papers(2)]
+
+
+def test_a_second_process_on_the_same_output_is_told_it_is_busy(tmp_path: Path) -> None:
+    import time
+
+    from tests.test_trust import _start_fake, _stop
+
+    src = write_jsonl(tmp_path / "in.jsonl", papers(3))
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(OLD_OUT)
+    server, url = _start_fake(0, "--stall-title", "FooNet2")
+    runs = [_run(str(src), "-o", str(out), "--no-cache", url=url, stdout=-1, stderr=-1)]
+    try:
+        deadline = time.monotonic() + 60  # a bound on a wait, not a measurement
+        while not list(tmp_path.glob("out.jsonl.*.partial")):
+            assert runs[0].poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        runs.append(_run(str(src), "-o", str(out), "--no-cache", url=url, stdout=-1, stderr=-1))
+        _, stderr = runs[1].communicate(timeout=60)
+        assert runs[1].returncode == 2 and "busy" in stderr and "Traceback" not in stderr
+    finally:
+        for run in runs:
+            run.kill()
+            run.communicate(timeout=60)
+        _stop(server)
+    assert out.read_bytes() == OLD_OUT
