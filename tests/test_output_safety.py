@@ -454,3 +454,41 @@ def test_a_second_process_on_the_same_output_is_told_it_is_busy(tmp_path: Path) 
             run.communicate(timeout=60)
         _stop(server)
     assert out.read_bytes() == OLD_OUT
+
+
+def test_sigint_during_a_rerun_keeps_the_complete_previous_output(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from tests.test_trust import _start_fake, _stop
+
+    src = write_jsonl(tmp_path / "in.jsonl", papers(4))
+    out = tmp_path / "out.jsonl"
+    server, url = _start_fake()
+    try:
+        first = _run(str(src), "-o", str(out), url=url, stderr=-1)
+        assert first.wait(timeout=120) == 0
+    finally:
+        _stop(server)
+    complete = out.read_bytes()
+    assert len(complete.splitlines()) == 4
+    server, url = _start_fake(0, "--stall-title", "FooNet2")  # the third paper hangs
+    rerun = _run(str(src), "-o", str(out), "--no-cache", url=url, stdout=-1, stderr=-1)
+    try:
+        deadline = time.monotonic() + 120  # a bound on a wait, not a measurement
+        while not any(
+            len(p.read_bytes().splitlines()) == 2 for p in tmp_path.glob("out.jsonl*.partial")
+        ):
+            assert rerun.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        rerun.send_signal(signal.SIGINT)
+        _, stderr = rerun.communicate(timeout=60)
+    finally:
+        if rerun.poll() is None:
+            rerun.kill()
+        _stop(server)
+    assert rerun.returncode == 130, stderr
+    assert out.read_bytes() == complete
+    (partial,) = tmp_path.glob("out.jsonl.*.partial")
+    assert f"interrupted: 2 records written to {partial}" in stderr
+    assert [r["title"] for r in read_jsonl(partial)] == [p["title"] for p in papers(2)]
