@@ -92,7 +92,10 @@ def resolve(path: str) -> Target:
         return Target(path, path, in_place=True)
     target = Target(path, os.path.realpath(path), in_place=False)
     if not os.path.isdir(target.directory):
-        raise OutputError(f"{path}: directory {os.path.dirname(path) or '.'} does not exist")
+        shown = os.path.dirname(path) or "."
+        if os.path.isdir(shown):  # a dangling link: its target's folder is the one missing
+            shown = target.directory
+        raise OutputError(f"{path}: directory {shown} does not exist")
     return target
 
 
@@ -173,7 +176,8 @@ def open_temp(target: Target, *, binary: bool = False) -> tuple[IO[Any], str]:
             mode = stat.S_IMODE(os.stat(target.path).st_mode)
         except FileNotFoundError:
             mode = _new_file_mode()
-        os.fchmod(fd, mode)
+        if hasattr(os, "fchmod"):  # POSIX
+            os.fchmod(fd, mode)
         fh = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
     except BaseException:
         os.close(fd)
@@ -271,7 +275,7 @@ class Locks:
                 os.close(fd)
                 raise OutputError(
                     f"{target.given} is busy: another run is writing it (lock {lock}); "
-                    "wait for it to finish, or give another -o"
+                    "wait for it to finish, or write elsewhere"
                 ) from None
             try:
                 current = os.path.samestat(os.fstat(fd), os.stat(lock))

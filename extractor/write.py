@@ -182,7 +182,11 @@ class JsonlWriter:
             previous = 0
         if previous:
             return self._tmp
-        self.commit()
+        kept = self._tmp
+        try:
+            self.commit()
+        except files.OutputError:
+            return kept  # the records stay where they are
         return str(self.path)
 
 

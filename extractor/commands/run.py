@@ -271,14 +271,25 @@ def _claim_outputs(config: RunConfig, locks: Any) -> bool:
     cache = [("cache directory", str(config.cache_dir))] if config.use_cache else []
     try:
         refuse_same([*writes, *cache], inputs)
-        for role, path in writes:
-            if path and path != "-":
-                if cache:
-                    _refuse_inside_cache(path, role, config.cache_dir)
-                locks.acquire(prepare(path))
     except OutputError as e:
         _err(str(e))
         return False
+    for role, path in writes:
+        if not path or path == "-":
+            continue
+        try:
+            if cache:
+                _refuse_inside_cache(path, role, config.cache_dir)
+            locks.acquire(prepare(path))
+        except OutputError as e:
+            # The default errors file is in the working folder, which the user did not name.
+            hint = (
+                "; give -e ERR.jsonl elsewhere"
+                if role == "errors file" and not config.errors
+                else ""
+            )
+            _err(f"{e}{hint}")
+            return False
     return True
 
 
