@@ -153,13 +153,15 @@ class JsonlWriter:
         files.drop(None if fh is sys.stdout else fh, self._tmp)
         self._tmp = None
 
-    def abandon(self) -> None:
-        """A crash: records written stay in `partial` for whoever looks; no records, no file."""
-        if self.count == 0:
+    def abandon(self) -> str | None:
+        """A crash: records written stay in `partial` (returned) for whoever looks, since
+        they may exist nowhere else (--no-cache); no records, no file."""
+        if self.count == 0 or self._tmp is None:
             self.discard()
-            return
+            return None
         fh, self._fh = self._fh, None
         files.drop(None if fh is sys.stdout else fh, None)
+        return self._tmp
 
     def keep(self) -> str | None:
         """An interrupted run's records: where they are now, or None when there are none.

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from extractor import files
 from extractor.cli import cli
 from extractor.write import dumps
+from tests.conftest import BASE_URL
 from tests.test_files import fill_disk, leftovers
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 
@@ -492,3 +493,27 @@ def test_sigint_during_a_rerun_keeps_the_complete_previous_output(tmp_path: Path
     (partial,) = tmp_path.glob("out.jsonl.*.partial")
     assert f"interrupted: 2 records written to {partial}" in stderr
     assert [r["title"] for r in read_jsonl(partial)] == [p["title"] for p in papers(2)]
+
+
+def test_a_crash_leaves_the_previous_output_and_names_what_it_wrote(
+    api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from extractor.pipeline import Pipeline
+
+    api.post("/chat/completions").mock(side_effect=answer)
+    src = write_jsonl(tmp_path / "in.jsonl", papers(2))
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(OLD_OUT)
+
+    async def crash(self: Any, papers: Any, out: Any, errors: Any, progress: Any) -> Any:
+        out.write({"id": "written before the crash"})
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Pipeline, "run", crash)
+    result = CliRunner().invoke(cli, ["run", str(src), "-o", str(out), "--base-url", BASE_URL])
+    assert isinstance(result.exception, RuntimeError)
+    assert out.read_bytes() == OLD_OUT
+    (partial,) = tmp_path.glob("out.jsonl.*.partial")
+    assert read_jsonl(partial) == [{"id": "written before the crash"}]
+    assert f"what was written before is in {partial}" in result.stderr
+    assert not list(tmp_path.glob(".*.lock"))

@@ -452,9 +452,10 @@ def _execute(config: RunConfig, locks: Any) -> int:
         _err(_interrupted(out, errors, config))
         status = EXIT_INTERRUPTED
     except BaseException:
-        # A crash: what was written stays in the temporary files, OUT as it was.
-        out.abandon()
-        errors.abandon()
+        # A crash (a bug): OUT stays as it was, what was written in the temporary files.
+        for kept in (out.abandon(), errors.abandon()):
+            if kept is not None:
+                _err(f"crashed: what was written before is in {kept}")
         raise
     finally:
         if cache is not None:
