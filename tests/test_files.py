@@ -280,3 +280,20 @@ def test_a_stale_errors_file_behind_a_symlink_is_emptied_and_the_link_kept(tmp_p
     link.symlink_to(real)
     assert remove_stale(str(link))
     assert link.is_symlink() and real.read_text() == ""
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
+def test_a_descriptor_is_written_in_place_even_when_it_is_a_regular_file(
+    tmp_path: Path, name: str
+) -> None:
+    # Resolved only (nothing written): stdout a pipe, then a regular file (`> file`).
+    import subprocess
+    import sys
+
+    code = f"from extractor.files import resolve; print(resolve({name!r}).in_place)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert piped.stdout.strip() == "True", piped.stderr
+    with (tmp_path / "f").open("w") as fh:
+        subprocess.run([sys.executable, "-c", code], stdout=fh, env=env, check=True)
+    assert (tmp_path / "f").read_text().strip() == "True"
