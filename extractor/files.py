@@ -127,12 +127,14 @@ def prepare(path: str) -> Target:
 
 
 def _same(a: str, b: str) -> bool:
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:  # hard links, bind mounts, /dev/fd/N and /proc/self/fd/N
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+    """One file under two names. Only files count: a terminal that is both stdin and stdout
+    (`run /dev/stdin -o /dev/stdout`) is read and written without harm."""
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:  # one does not exist yet: the same only if both names lead to one path
+        return os.path.realpath(a) == os.path.realpath(b)
+    # hard links, bind mounts, /dev/fd/N and /proc/self/fd/N, symlinks
+    return stat.S_ISREG(sa.st_mode) and os.path.samestat(sa, sb)
 
 
 def refuse_same(outputs: Sequence[tuple[str, str | None]], inputs: Iterable[str] = ()) -> None:

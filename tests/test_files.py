@@ -231,6 +231,7 @@ def test_one_file_under_two_names_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="as output and as errors file"):
         refuse_same([("output", str(tmp_path / "o")), ("errors file", str(tmp_path / "o"))])
     refuse_same([("output", str(tmp_path / "o")), ("errors file", "-")], [str(src), str(src)])
+    refuse_same([("output", "/dev/null")], ["/dev/null"])  # a device is no file to protect
 
 
 # -- the lock ------------------------------------------------------------------------------
