@@ -79,6 +79,10 @@ def _names_a_descriptor(path: str) -> bool:
 
 def resolve(path: str) -> Target:
     """The target of an output path; an OutputError for one that can never be written."""
+    if not path:
+        raise OutputError("an empty path cannot be written")
+    if path.endswith(("/", os.sep)):
+        raise OutputError(f"{path}: names a folder, not a file")
     try:
         # The node itself, links followed by the kernel (also /proc's, which realpath cannot).
         st: os.stat_result | None = os.stat(path)

@@ -205,6 +205,16 @@ def test_paths_that_cannot_be_written_are_one_output_error(
         files.prepare(str(path))
 
 
+@pytest.mark.parametrize(("path", "message"), [("", "empty path"), ("new/", "names a folder")])
+def test_an_empty_path_or_one_that_names_a_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OutputError, match=message):
+        files.prepare(path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_folder_that_takes_no_new_file_fails_the_probe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -275,7 +275,7 @@ def _claim_outputs(config: RunConfig, locks: Any) -> bool:
         _err(str(e))
         return False
     for role, path in writes:
-        if not path or path == "-":
+        if path is None or path == "-":
             continue
         try:
             if cache:
