@@ -293,6 +293,7 @@ def test_a_stale_errors_file_behind_a_symlink_is_emptied_and_the_link_kept(tmp_p
     assert link.is_symlink() and real.read_text() == ""
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="Linux /proc")
 @pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
 def test_a_descriptor_is_written_in_place_even_when_it_is_a_regular_file(
     tmp_path: Path, name: str

@@ -406,6 +406,7 @@ def _run(*args: str, url: str, **kwargs: Any) -> Any:
     return subprocess.Popen(command, env=_clean_env(), text=True, **kwargs)
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="Linux /proc")
 @pytest.mark.parametrize("append", [False, True])
 def test_o_dev_stdout_writes_to_the_descriptor_whatever_it_is(tmp_path: Path, append: bool) -> None:
     # /dev/stdout through a link of our own, so that a writer that replaced the node would
