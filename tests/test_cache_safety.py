@@ -245,3 +245,10 @@ def test_the_library_gets_the_same_error_for_a_cache_dir_that_is_a_file(tmp_path
         cache.get_reply("k")
     cache.close()
     assert target.read_text() == "user data"
+
+
+def test_a_damaged_cache_stops_a_dry_run_too(tmp_path: Path, _isolated_env: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", papers(1))
+    _damage(_isolated_env, "random")
+    args = ["run", "--base-url", "http://llm.test/v1", str(src), "--dry-run"]
+    _one_line(CliRunner().invoke(cli, args), "cache clear")
