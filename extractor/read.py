@@ -32,6 +32,9 @@ _HEAD_BYTES = 64 * 1024
 # check goes with the reading, and stops the run where the byte is.
 _CHECK_WHOLE = 64 * 1024 * 1024
 _CHUNK = 1 << 20
+# A line this long is no paper (an abstract is cut to 20,000 characters for the prompt): read
+# whole, a file without line breaks would take all the memory there is.
+_MAX_LINE = 64 * 1024 * 1024
 # Byte-order marks: a UTF-8 one is dropped; UTF-16/32 ones name the encoding (longest first:
 # the UTF-32 LE mark begins with the UTF-16 LE one).
 _BOMS = (
@@ -130,8 +133,13 @@ def _decoded(stream: BinaryIO, path: str, encoding: str) -> Generator[str, None,
             return
         binary = io.BufferedReader(_Prefixed(start[skip:], stream), _CHUNK)
         offset, number = skip, 0
-        for raw_line in binary:
+        while raw_line := binary.readline(_MAX_LINE + 1):
             number += 1
+            if len(raw_line) > _MAX_LINE:
+                raise InputError(
+                    f"{path}: line {number} is over {_MAX_LINE >> 20} MB, no record is that long"
+                    " (a file without line breaks?)"
+                )
             try:
                 line = raw_line.decode(encoding)
             except UnicodeDecodeError as e:

@@ -252,3 +252,23 @@ def test_a_damaged_cache_stops_a_dry_run_too(tmp_path: Path, _isolated_env: Path
     _damage(_isolated_env, "random")
     args = ["run", "--base-url", "http://llm.test/v1", str(src), "--dry-run"]
     _one_line(CliRunner().invoke(cli, args), "cache clear")
+
+
+def test_a_cache_on_read_only_media_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    import diskcache
+
+    from extractor.cache import CacheError, ResponseCache
+
+    def read_only(*_a: Any, **_k: Any) -> Any:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(diskcache, "Cache", read_only)
+    cache = ResponseCache(tmp_path / "c")
+    with pytest.raises(CacheError, match="give a writable --cache-dir, or --no-cache") as e:
+        cache.get_reply("k")
+    assert not e.value.damaged  # not for `cache clear` to wipe
+    cache.close()

@@ -254,3 +254,13 @@ def test_the_same_paper_twice_is_one_duplicate(tmp_path: Path) -> None:
     got = list(read_inputs([str(src)], None, lambda _m: None, stats))
     assert len(got) == 2 and all(p.problem is None for p in got)
     assert stats.duplicates == 3 and stats.conflicts == 0
+
+
+def test_a_line_longer_than_any_record_is_one_line_not_all_the_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("extractor.read._MAX_LINE", 1000)
+    src = tmp_path / "in.jsonl"
+    src.write_text(_jsonl(papers(1)) + "x" * 5000 + "\n")
+    with pytest.raises(InputError, match="line 2 is over"):
+        _read(src)
