@@ -156,7 +156,7 @@ def _check_whole(path: Path, encoding: str) -> None:
     """Decode the whole file once (no lines, no objects: ~1 GB/s): a byte that is not text
     stops the run here, before anything is sent."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
-    offset = lines = 0
+    offset = 0
     with path.open("rb") as fh:
         head = fh.read(4)
         if head.startswith(codecs.BOM_UTF8):
@@ -172,18 +172,21 @@ def _check_whole(path: Path, encoding: str) -> None:
                 decoder.decode(chunk)
             except UnicodeDecodeError as e:
                 data = pending + chunk
-                at = e.start - (len(e.object) - len(data))  # in data
-                line = lines + data.count(b"\n", 0, max(at, 0)) + 1
-                where = offset - len(pending) + at
-                raise _not_text(str(path), encoding, where, line, data) from None
+                where = offset - len(pending) + e.start - (len(e.object) - len(data))
+                raise _not_text(str(path), encoding, where, _line_at(path, where), data) from None
             pending = decoder.getstate()[0]
             offset += len(chunk)
-            lines += chunk.count(b"\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            line = lines + 1 - (1 if pending.endswith(b"\n") else 0)
-            raise _not_text(str(path), encoding, offset - len(pending), line) from None
+            where = offset - len(pending)
+            raise _not_text(str(path), encoding, where, _line_at(path, where)) from None
+
+
+def _line_at(path: Path, offset: int) -> int:
+    # counted only for the message: the check itself counts nothing
+    with path.open("rb") as fh:
+        return fh.read(offset).count(b"\n") + 1
 
 
 def _open_text(path: str, encoding: str = DEFAULT_ENCODING) -> Generator[str, None, None]:
