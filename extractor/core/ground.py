@@ -153,11 +153,16 @@ class _Grounder:
     # made for each item missing, each folded the whole text again.
     @cached_property
     def _open(self) -> list[Text]:
-        return [_sharing_fold(Text(t.field, t.text, urls=t.urls), t) for t in self.names]
+        return self._copies([Text(t.field, t.text, urls=t.urls) for t in self.names])
 
     @cached_property
     def _plain(self) -> list[Text]:
-        return [_sharing_fold(Text(t.field, t.text), t) for t in self.names]
+        return self._copies([Text(t.field, t.text) for t in self.names])
+
+    def _copies(self, texts: list[Text]) -> list[Text]:
+        for copy, of in zip(texts, self.names, strict=True):
+            copy._folded = of._folded  # the same text folds the same: folded once, if ever
+        return texts
 
     def miss(self, what: str, reason: str) -> bool:
         """Report an ungrounded item; True when it is kept."""
@@ -436,11 +441,6 @@ _GENERIC_TAIL = re.compile(
 _FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "in", "on", "for", "and", "to", "with", "at"})
 _COUNT_PHRASE = re.compile(r"^\d[\d,.]*\s+\w")
 _CAPITALS_INSIDE = re.compile(r"\w[A-Z]|\d")
-
-
-def _sharing_fold(copy: Text, of: Text) -> Text:
-    copy._folded = of._folded  # the same text folds the same: folded once, if ever
-    return copy
 
 
 def _name_like(name: str) -> bool:
