@@ -73,7 +73,8 @@ def clear_command(cache_dir: Path | None, yes: bool) -> None:
             files = remove_cache_files(directory)
         except OSError as oe:
             _stop(f"cannot remove the damaged cache in {directory} ({oe.strerror}: {oe.filename})")
-        click.echo(f"removed the damaged cache in {directory} ({len(files)} files)", err=True)
+        count = f"{len(files)} file{'' if len(files) == 1 else 's'}"
+        click.echo(f"removed the damaged cache in {directory} ({count})", err=True)
         return
     finally:
         cache.close()
