@@ -11,11 +11,9 @@ larger ones (it would take minutes) and is reported as such.
 
 The text is the seed listings' abstracts joined (real prose with numbers, names, the odd
 URL), with a hostile tail: instruction-like sentences, long digit runs and a URL-like token
-without an end. `--shape numbers` is one sentence holding nothing but numbers: there
-`core/numbers.clause_of` and `core/labels` (label, _metric_near, _nearest) take time in the
-number of numbers times the sentence's length, quadratic (10 KB: ~0.5 s to mine, ~9 s to
-label; 100 KB: ~60 s to mine). A record is bounded by the prompt's cut (20,000 characters);
-those functions themselves are left to their owner.
+without an end. `--shape numbers` is one sentence holding nothing but numbers, the worst case
+for the number rules (each number's clause, metric and neighbours are found per sentence once,
+then by bisection). A record is bounded by the prompt's cut (20,000 characters) as well.
 """
 
 from __future__ import annotations

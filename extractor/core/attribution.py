@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -153,6 +154,8 @@ class _Sentence:
         self.metrics: list[Mention] = [
             m for m in find_metrics(text, lo, hi) if not self._overlaps_name(m)
         ]
+        self.metric_starts = [m.start for m in self.metrics]
+        self.metric_ends = [m.end for m in self.metrics]
         named = _mentions(models, text, lo, hi)
         generic = [
             _Span(m.start(), m.end(), proposed)
@@ -162,6 +165,9 @@ class _Sentence:
         self.holders = sorted([m for m in named if self._holds(m)] + generic, key=lambda s: s.start)
         self.models = named
         self.respectively = bool(_RESPECTIVELY.search(text, lo, hi))
+        self.index = {m.id: i for i, m in enumerate(numbers)}
+        self.starts = [m.start for m in numbers]
+        self.claimed: dict[tuple[int, int], str] | None = None
         self.number_groups = self._number_groups()
         self.goes_on: bool | None = None  # whether it goes on with the last benchmark
 
@@ -243,17 +249,26 @@ class _Sentence:
 
     def _run_start(self, n: Number) -> int:
         idx, _ = self.number_groups[n.id]
-        i = next(k for k, m in enumerate(self.numbers) if m.id == n.id)
-        return self.numbers[i - idx].start
+        return self.numbers[self.index[n.id] - idx].start
+
+    def _claimed(self) -> dict[tuple[int, int], str]:
+        """Each metric written next to a number, and that number's id (found once)."""
+        if self.claimed is None:
+            self.claimed = {}
+            for other in self.numbers:
+                if (m := self._adjacent_metric(other)) is not None:
+                    self.claimed.setdefault((m.start, m.end), other.id)
+        return self.claimed
 
     def _adjacent_metric(self, n: Number) -> Mention | None:
         """The metric written right next to `n`: "93.55 F1", "an F1-score of 40.78"."""
-        after = [m for m in self.metrics if m.start >= n.end]
-        if after and _GAP_RIGHT.fullmatch(self.text, n.end, after[0].start):
-            return after[0]
-        before = [m for m in self.metrics if m.end <= n.start]
-        if before and _GAP_LEFT.fullmatch(self._without_names(before[-1].end, n.start)):
-            return before[-1]
+        # mentions do not overlap: sorted by start, they are sorted by end too
+        i = bisect_left(self.metric_starts, n.end)
+        if i < len(self.metrics) and _GAP_RIGHT.fullmatch(self.text, n.end, self.metrics[i].start):
+            return self.metrics[i]
+        j = bisect_right(self.metric_ends, n.start) - 1
+        if j >= 0 and _GAP_LEFT.fullmatch(self._without_names(self.metrics[j].end, n.start)):
+            return self.metrics[j]
         return None
 
     def metric(self, n: Number) -> Mention | None:
@@ -269,12 +284,7 @@ class _Sentence:
             # number's ("we match the accuracy of X in under 5 hours").
             return adjacent
         # Further off, a metric is this number's only if no other number has it next to it.
-        claimed = {
-            (m.start, m.end)
-            for other in self.numbers
-            if other.id != n.id and (m := self._adjacent_metric(other)) is not None
-        }
-        free = [m for m in self.metrics if (m.start, m.end) not in claimed]
+        free = [m for m in self.metrics if self._claimed().get((m.start, m.end), n.id) == n.id]
         lo, hi = n.clause
         inside = [m for m in free if lo <= m.start and m.end <= hi]
         if inside:
@@ -305,7 +315,7 @@ class _Sentence:
             gap = self.text[n.end : b.start]
             # Numbers between may share it ("95.7% UAS and 94.1% LAS on PTB"), not across a
             # comma ("80% on A, and 85% on B").
-            between = any(n.end <= m.start < b.start for m in self.numbers)
+            between = bisect_left(self.starts, b.start) > bisect_left(self.starts, n.end)
             if (
                 _BENCH_GAP_RIGHT.fullmatch(gap)
                 and not _TRAINING.search(gap)

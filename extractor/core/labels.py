@@ -92,7 +92,7 @@ def _words_after(text: str, n: Number, k: int = 3) -> str:
     return " ".join(text[n.end : n.end + 60].split()[:k])
 
 
-def is_result(text: str, n: Number, sentence: str) -> bool:
+def is_result(text: str, n: Number, sentence: str, names_a_metric: bool | None = None) -> bool:
     """A unit-bearing number that is not a count or a length of data; a bare number only
     when a metric names it ("25.9 BLEU") or it is signed ("+4.6 on MLVU")."""
     before = text[max(0, n.start - 60) : n.start]
@@ -108,12 +108,16 @@ def is_result(text: str, n: Number, sentence: str) -> bool:
     if n.unit in _TIME_UNITS:
         return not (_DATA_LENGTH_AFTER.search(after) or _DATA_LENGTH_BEFORE.search(before))
     if n.unit is not None:  # memory and the like: a cost when the text says so
-        return bool(find_metrics(sentence)) or bool(_GAIN_AFTER.search(after))
+        return _names_a_metric(sentence, names_a_metric) or bool(_GAIN_AFTER.search(after))
     if n.written[:1] in "+-−":
         return True
     if metric_at(after):  # "25.9 BLEU", "93.8 F 1", "75.72 (F 0.5)"
         return True
-    return "." in n.written and bool(find_metrics(sentence))
+    return "." in n.written and _names_a_metric(sentence, names_a_metric)
+
+
+def _names_a_metric(sentence: str, known: bool | None) -> bool:
+    return bool(find_metrics(sentence)) if known is None else known
 
 
 def is_delta(text: str, n: Number) -> bool:
@@ -164,10 +168,12 @@ def label(
     return _labelled(text, n, attribute(text, [n], benchmarks, models, proposed)[0])
 
 
-def _labelled(text: str, n: Number, a: Attribution) -> RuleLabel:
+def _labelled(
+    text: str, n: Number, a: Attribution, names_a_metric: bool | None = None
+) -> RuleLabel:
     s_lo, s_hi = n.sentence
     return RuleLabel(
-        result=is_result(text, n, text[s_lo:s_hi]),
+        result=is_result(text, n, text[s_lo:s_hi], names_a_metric),
         delta=is_delta(text, n),
         benchmark=a.benchmark,
         metric=a.metric,
@@ -196,7 +202,16 @@ def label_all(
         if mine:
             found = attribute(texts[field], mine, benchmarks, models, proposed)
             attributions.update((n.id, a) for n, a in zip(mine, found, strict=True))
-    labels = [_labelled(texts[n.field], n, attributions[n.id]) for n in numbers]
+    # whether each sentence names a metric, found once (a sentence can hold many numbers)
+    metric_in: dict[tuple[str, tuple[int, int]], bool] = {}
+    for n in numbers:
+        key = (n.field, n.sentence)
+        if key not in metric_in:
+            metric_in[key] = bool(find_metrics(texts[n.field], *n.sentence))
+    labels = [
+        _labelled(texts[n.field], n, attributions[n.id], metric_in[(n.field, n.sentence)])
+        for n in numbers
+    ]
     for i in range(len(numbers) - 1):
         a, b = numbers[i], numbers[i + 1]
         if a.field != b.field or (a.unit != b.unit and not {a.unit, b.unit} <= _TIMES):

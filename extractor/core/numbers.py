@@ -203,7 +203,9 @@ def _scan(text: str, excluded: Sequence[tuple[int, int]]) -> list[_Raw]:
             continue
         if _inside_word_before(text, start):
             continue
-        if _DIMENSION.match(text, digits_end) or _DIMENSION_BEFORE.search(text, 0, start):
+        if _DIMENSION.match(text, digits_end) or _DIMENSION_BEFORE.search(
+            text, max(0, start - 8), start
+        ):
             continue  # "224 x 224 pixels": a size, not a factor
         if _MIXTURE.match(text, digits_end) or _MAGNITUDE.match(text, digits_end):
             continue
@@ -283,28 +285,56 @@ class Sentences:
         return start, self._starts[j] if j < len(self._starts) else len(self.text)
 
 
+class _Cuts:
+    """Where a sentence's clauses break, found once for all its numbers."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self, text: str, s0: int, e0: int) -> None:
+        spans = [m.span() for m in _CLAUSE_BREAK.finditer(text, s0, e0)]
+        self.starts = [a for a, _ in spans]
+        self.ends = [b for _, b in spans]
+
+
+_WORD = re.compile(r"\S+")
+
+
+def _few_words(text: str, lo: int, hi: int) -> bool:
+    """Fewer than `_MIN_CLAUSE_WORDS` words in text[lo:hi], counted no further than needed."""
+    return all(i < _MIN_CLAUSE_WORDS for i, _ in enumerate(_WORD.finditer(text, lo, hi), 1))
+
+
 def clause_of(
-    text: str, start: int, end: int, sentences: Sentences | None = None
+    text: str,
+    start: int,
+    end: int,
+    sentences: Sentences | None = None,
+    cuts: dict[tuple[int, int], _Cuts] | None = None,
 ) -> tuple[int, int]:
     """The shortest clause around `text[start:end]` that still says something: the sentence cut
     at commas, parentheses and contrast words, widened until it has a few words."""
     s0, e0 = (sentences or Sentences(text)).of(start)
-    cuts = [m for m in _CLAUSE_BREAK.finditer(text, s0, e0)]
-    left = [m.end() for m in cuts if m.end() <= start]
-    right = [m.start() for m in cuts if m.start() >= end]
-    li, ri = len(left) - 1, 0
-    cs = left[li] if left else s0
-    ce = right[ri] if right else e0
-    while len(text[cs:ce].split()) < _MIN_CLAUSE_WORDS and (li >= 0 or ri < len(right)):
+    cut = (cuts or {}).get((s0, e0))
+    if cut is None:
+        cut = _Cuts(text, s0, e0)
+        if cuts is not None:
+            cuts[(s0, e0)] = cut
+    # the cuts' ends left of the number, and their starts right of it
+    n_left = bisect_right(cut.ends, start)
+    first_right = bisect_left(cut.starts, end)
+    li, ri = n_left - 1, first_right
+    cs = cut.ends[li] if li >= 0 else s0
+    ce = cut.starts[ri] if ri < len(cut.starts) else e0
+    while _few_words(text, cs, ce) and (li >= 0 or ri < len(cut.starts)):
         # widen towards the side with more words to gain
         if li >= 0:
             li -= 1
-            cs = left[li] if li >= 0 else s0
-        if len(text[cs:ce].split()) >= _MIN_CLAUSE_WORDS:
+            cs = cut.ends[li] if li >= 0 else s0
+        if not _few_words(text, cs, ce):
             break
-        if ri < len(right):
+        if ri < len(cut.starts):
             ri += 1
-            ce = right[ri] if ri < len(right) else e0
+            ce = cut.starts[ri] if ri < len(cut.starts) else e0
     while cs < ce and text[cs] in " ,(":
         cs += 1
     while ce > cs and text[ce - 1] in " ,":
@@ -327,8 +357,9 @@ def mine_numbers(
         if not raws:
             continue
         sentences = Sentences(text)
+        cuts: dict[tuple[int, int], _Cuts] = {}
         for raw in raws:
-            clause = clause_of(text, raw.start, raw.end, sentences)
+            clause = clause_of(text, raw.start, raw.end, sentences, cuts)
             out.append(
                 Number(
                     id=f"n{len(out) + 1}",
