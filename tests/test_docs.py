@@ -91,3 +91,11 @@ def test_readme_links_lead_to_files():
     assert local, "README.md links to no page of the docs"
     broken = [t for t in local if t and not (ROOT / t).exists()]
     assert not broken, f"README.md links to files that do not exist: {broken}"
+
+
+def test_no_hand_written_option_table():
+    # The options are documented once, by the click app (docs/cli.md); a table of them in
+    # prose drifts from the code.
+    pages = [README, *DOCS.rglob("*.md")]
+    tables = [p.name for p in pages if re.search(r"^\| *option *\|", p.read_text("utf-8"), re.M)]
+    assert not tables, f"option tables written by hand in {tables}: link to docs/cli.md instead"
