@@ -213,9 +213,8 @@ class _Grounder:
         spans: list[SpanDict | None] = []
         seen: set[str] = set()
         for b in benchmarks:
-            named = _GENERIC_TAIL.sub("", b)
-            # "MMEB Benchmark" is MMEB; "Stanford Question Answering Dataset" is a name whole
-            if named != b and len(named.split()) == 1 and self.find_name(named) is not None:
+            named = _name_without_tail(b)
+            if named != b and self.find_name(named) is not None:
                 # "MMEB Benchmark": the name is "MMEB" (GUIDELINES: as written, the name)
                 self.warnings.append(f"benchmark {b!r} named {named!r}")
                 b = named
@@ -432,6 +431,24 @@ class _Grounder:
 _GENERIC_TAIL = re.compile(
     r"\s+(?:benchmarks?|datasets?|data\s+sets?|test\s+sets?|corpus|suite)$", re.IGNORECASE
 )
+# What a small model writes after a benchmark's name: the task it is used for
+_TASK_TAIL = re.compile(r"\s+(?:(?:shared\s+)?task|challenge|translation|track)$")
+
+
+def _name_without_tail(name: str) -> str:
+    """ "1B Word dataset" is 1B Word, "MMEB Benchmark" MMEB, "WMT'14 English-German
+    translation" WMT'14 English-German; "Stanford Question Answering Dataset" is a name whole
+    (a capitalized tail after capitalized words is part of it)."""
+    named = name
+    while True:
+        m = _GENERIC_TAIL.search(named) or _TASK_TAIL.search(named)
+        if m is None:
+            return named
+        rest = named[: m.start()]
+        tail_capitalized = m.group().strip()[:1].isupper()
+        if tail_capitalized and len(rest.split()) > 1:
+            return named
+        named = rest
 # What a named collection is called after its name: "Penn treebank", "Brown corpus"
 _COLLECTION_WORDS = frozenset({"treebank", "corpus", "dataset", "benchmark", "challenge"})
 _FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "in", "on", "for", "and", "to", "with", "at"})
