@@ -9,7 +9,9 @@
 
 `kind="results"`: one row per benchmark result, the long form of `extractor table`
 (`paper_id`, `title`, `model`, `model_source`, `benchmark`, `metric`, `value`, `unit`,
-`delta`, `evidence`, `code_url`), names merged the same way.
+`delta`, `evidence`, `code_url`), names merged the same way. Its Arrow schema is fixed
+(`results_schema`): the same names and types whatever the data, an empty or all-null column
+included, so Parquet files of different runs concatenate and load alike.
 
 pandas and pyarrow are optional: each is imported only by the function that needs it.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from extractor.core.leaderboard import LONG_COLUMNS, build_rows
+from extractor.core.leaderboard import LONG_COLUMNS, ResultRow, build_rows
 from extractor.core.schema import Extraction
 
 Kind = Literal["records", "results"]
@@ -98,6 +100,28 @@ def records_to_dataframe(records: Iterable[Mapping[str, Any]], kind: Kind = "rec
     return pd.DataFrame(rows(records, kind), columns=columns)
 
 
+_RESULT_TYPES = {"value": "float64", "delta": "bool_"}  # every other column is a string
+
+
+def results_schema() -> Any:
+    """The pyarrow schema of the results table (needs pyarrow)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [pa.field(c, getattr(pa, _RESULT_TYPES.get(c, "string"))()) for c in LONG_COLUMNS]
+    )
+
+
+def results_arrow(rows: Iterable[ResultRow]) -> Any:
+    """Result rows as a pyarrow Table of `results_schema()` (needs pyarrow)."""
+    import pyarrow as pa
+
+    data = [row.as_dict() for row in rows]
+    return pa.Table.from_pydict(
+        {c: [r[c] for r in data] for c in LONG_COLUMNS}, schema=results_schema()
+    )
+
+
 def to_arrow(records: Iterable[Mapping[str, Any]], kind: Kind = "records") -> Any:
     """A pyarrow Table of records (nested lists stay nested: write it with
     `pyarrow.parquet.write_table`, or hand it to `datasets.Dataset(table)`). Needs pyarrow
@@ -108,6 +132,7 @@ def to_arrow(records: Iterable[Mapping[str, Any]], kind: Kind = "records") -> An
         raise ImportError(
             "to_arrow needs pyarrow, which is not installed: pip install 'extractor[parquet]'"
         ) from None
+    if kind == "results":
+        return results_arrow(build_rows(list(records)).rows)
     data = rows(records, kind)
-    columns = list(COLUMNS if kind == "records" else LONG_COLUMNS)
-    return pa.Table.from_pydict({c: [row[c] for row in data] for c in columns})
+    return pa.Table.from_pydict({c: [row[c] for row in data] for c in COLUMNS})

@@ -69,6 +69,7 @@ def record(
         ("benchmark", "MS-COCO", "ms coco"),
         ("benchmark", "MS-COCO", "COCO"),
         ("benchmark", "MSCOCO", "coco"),
+        ("benchmark", "PTB", "Penn Treebank"),
         ("benchmark", "VQAv2", "VQA v2"),
         ("benchmark", "VQA-v2", "vqa_v2"),
         ("benchmark", "Flickr30K", "flickr-30k"),
@@ -81,6 +82,18 @@ def record(
         ("model", "GPT\u20114V", "gpt-4v"),  # a non-breaking hyphen from a PDF
         ("model", "ＧＰＴ-４", "GPT-4"),  # full-width, from a PDF
         ("model", "GPT-4 (2023)", "gpt4 2023"),  # punctuation is not part of a name
+        # the metric vocabulary (core/metrics.py) merges what the aliases did, and more
+        ("metric", "mean average precision", "mAP"),
+        ("metric", "EM", "exact match"),
+        ("metric", "B@4", "BLEU-4"),
+        ("metric", "R@10", "Recall@10"),
+        ("metric", "F1-score", "F1"),
+        ("metric", "BLEU score", "BLEU"),
+        ("metric", "PPL", "perplexity"),
+        ("metric", "word error rate", "WER"),
+        ("metric", "Top1 Acc", "top-1 accuracy"),
+        ("metric", "RMSE", "root mean squared error"),
+        ("metric", "MSE", "mean squared error"),
     ],
 )
 def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: str) -> None:
@@ -97,6 +110,15 @@ def test_names_that_differ_only_in_spelling_share_a_key(kind: Any, a: str, b: st
         ("benchmark", "VQAv2", "VQAv1"),
         ("metric", "top-1 accuracy", "top-5 accuracy"),
         ("metric", "accuracy", "balanced accuracy"),
+        ("metric", "accuracy", "execution accuracy"),  # a modifier names another metric
+        ("metric", "BLEU", "ROUGE"),
+        ("metric", "R@1", "R@5"),
+        ("metric", "MSE", "RMSE"),  # one vocabulary entry, two metrics
+        ("metric", "GFLOPs", "FLOPs"),
+        ("metric", "CLIP-T", "CLIP-I"),
+        ("metric", "top-1 error", "top-5 error"),  # a number the vocabulary's key drops
+        ("metric", "top-1 error", "error"),
+        ("metric", "F1@5", "F1"),
         ("model", "acc", "accuracy"),  # aliases are per kind
     ],
 )
@@ -122,6 +144,17 @@ def test_canonical_is_the_most_frequent_spelling() -> None:
         canon.add("benchmark", name)
     assert canon.canonical("benchmark", "mscoco") == "COCO"
     assert canon.canonical("benchmark", "ms coco") == "COCO"  # unseen spelling, known group
+
+
+def test_a_metrics_vocabulary_spelling_is_canonical_over_more_frequent_ones() -> None:
+    canon = Canon()
+    for name in ["Acc.", "Acc.", "accuracy", "fewer parameters", "fewer parameters", "parameters"]:
+        canon.add("metric", name)
+    assert canon.canonical("metric", "acc") == "accuracy"
+    assert canon.canonical("metric", "fewer parameters") == "parameters"
+    for name in ["R@1", "Recall@1", "R@1"]:  # both the vocabulary's: the count decides
+        canon.add("metric", name)
+    assert canon.canonical("metric", "recall@1") == "R@1"
 
 
 def test_canonical_ties_go_to_the_first_spelling_seen() -> None:
@@ -266,6 +299,122 @@ def test_a_result_naming_no_model_is_credited_to_the_proposed_model_only_when_as
     assert (pv.unattributed, pv.attributed_to_proposed) == (1, 1)
 
 
+# -- kinds ----------------------------------------------------------------------------------
+
+
+def test_a_benchmark_the_paper_lists_as_a_model_is_cleared_and_leaves_the_pivot() -> None:
+    # The real case: the compressed model taken for the benchmark.
+    qmoe = record(
+        "q",
+        [result(160, "SwitchTransformer-c2048", None, "QMoE", unit="GB")],
+        models=[
+            {"name": "QMoE", "role": "proposed"},
+            {"name": "SwitchTransformer-c2048", "role": "compared"},
+        ],
+    )
+    data = build_rows([qmoe])
+    (row,) = data.rows
+    assert (row.model, row.benchmark, row.value, row.unit) == ("QMoE", None, 160.0, "GB")
+    assert [(f.paper_id, f.field, f.name, f.scope) for f in data.kind_fixes] == [
+        ("q", "benchmark", "SwitchTransformer-c2048", "paper")
+    ]
+    pv = pivot(data.rows)
+    assert pv.cells == {} and pv.without_benchmark == 1
+
+
+def test_a_name_another_paper_lists_as_a_model_is_no_benchmark_either() -> None:
+    lists_it = record("a", [], models=[{"name": "LLaVA-HR", "role": "proposed"}])
+    uses_it = record("b", [result(20, "llava hr", "inference time", "gamma-MoD", unit="ms")])
+    data = build_rows([lists_it, uses_it])
+    assert data.rows[0].benchmark is None
+    assert [(f.field, f.name, f.scope) for f in data.kind_fixes] == [
+        ("benchmark", "llava hr", "corpus")
+    ]
+
+
+def test_a_model_listed_as_a_benchmark_is_cleared_and_the_row_goes_unattributed() -> None:
+    data = build_rows([record("a", [result(50, "MMLU", "acc", "MMBench")], benchmarks=["MMBench"])])
+    assert (data.rows[0].model, data.rows[0].model_source) == (None, None)
+    assert [(f.field, f.name, f.scope) for f in data.kind_fixes] == [("model", "MMBench", "paper")]
+
+
+def test_a_benchmark_papers_proposed_benchmark_is_not_credited_as_a_model() -> None:
+    bench_paper = record(
+        "a",
+        [result(50, "OmniBench", "accuracy")],
+        models=[{"name": "OmniBench", "role": "proposed"}],
+        benchmarks=["OmniBench"],
+    )
+    data = build_rows([bench_paper], attribute_proposed=True)
+    assert (data.rows[0].model, data.rows[0].benchmark) == (None, None)
+
+
+def test_names_of_their_own_kind_stand() -> None:
+    ok = record(
+        "a",
+        [result(80, "MMBench", "acc", "FooNet")],
+        models=[{"name": "FooNet", "role": "proposed"}],
+        benchmarks=["MMBench"],
+    )
+    data = build_rows([ok, record("b", [result(1, "Unlisted", None, "AlsoUnlisted")])])
+    assert [(r.benchmark, r.model) for r in data.rows] == [
+        ("MMBench", "FooNet"),
+        ("Unlisted", "AlsoUnlisted"),
+    ]
+    assert data.kind_fixes == []
+
+
+def test_pivot_never_shows_a_listed_model_as_a_benchmark_or_the_other_way() -> None:
+    records = [
+        record(
+            "a",
+            [
+                result(1, "M1", "acc", "B1"),
+                result(2, "B1", "acc", "M1"),
+                result(3, "M2", None, None),
+                result(4, "B2", "acc", "M2"),
+            ],
+            models=[{"name": "M1", "role": "proposed"}],
+            benchmarks=["B1"],
+        ),
+        record(
+            "b",
+            [result(5, "m1", "acc", "b2")],
+            models=[{"name": "M2", "role": "compared"}],
+            benchmarks=["B2"],
+        ),
+    ]
+    pv = pivot(build_rows(records, attribute_proposed=True).rows, unattributed_row=True)
+    models = {fold(m) for m in ("M1", "M2")}
+    benchmarks = {fold(b) for b in ("B1", "B2")}
+    assert pv.cells
+    for model, column in pv.cells:
+        assert fold(column.benchmark) not in models
+        assert fold(model) not in benchmarks
+
+
+# -- papers ---------------------------------------------------------------------------------
+
+
+def test_papers_carry_url_date_tasks_and_proposed_models() -> None:
+    a = record("2401.01234v2", [], models=[{"name": "Ours", "role": "proposed"}])
+    a["extraction"]["tasks"] = ["VQA", "captioning"]
+    a["date"] = "2024-01-03T10:00:00Z"
+    b = record("b", [], links=[{"url": " https://github.com/o/r ", "kind": "code"}])
+    b["source"] = {"path": "in.jsonl", "line": 2, "url": "https://openreview.net/forum?id=x"}
+    b["extraction"]["tasks"] = ["vqa"]
+    papers = build_rows([a, b, record("c", [])]).papers
+    assert papers["2401.01234v2"].url == "https://arxiv.org/abs/2401.01234v2"
+    assert papers["2401.01234v2"].date == "2024-01-03"
+    assert papers["2401.01234v2"].proposed == ("Ours",)
+    assert papers["b"].tasks == ("VQA",)  # canonical across papers
+    assert (papers["b"].url, papers["b"].links) == (
+        "https://openreview.net/forum?id=x",
+        (("https://github.com/o/r", "code"),),
+    )
+    assert (papers["c"].url, papers["c"].date, papers["c"].tasks) == (None, None, ())
+
+
 def test_filters_match_after_canonicalization() -> None:
     records = [
         record(
@@ -374,6 +523,14 @@ def test_pivot_of_nothing_is_empty() -> None:
         ("accuracy", "%", False),
         ("intersection over union", "%", False),  # holds "ter", which is a metric of its own
         ("CIDEr", None, False),
+        ("perplexity", None, True),  # the vocabulary's direction
+        ("PPL", None, True),
+        ("mae", None, True),  # an acronym it matches by case
+        ("inference time", "ms", True),
+        ("training loss", None, True),  # words it lacks
+        ("EER", "%", True),
+        ("throughput", "tokens/s", False),
+        ("MMLU", "%", False),  # not a metric: higher, the default
         (None, "ms", True),
         (None, "hours", True),
         (None, "%", False),

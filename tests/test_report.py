@@ -96,12 +96,19 @@ def hand_made(
 
 
 def level(
-    value: float, bench: str, metric: str, model: str, evidence: str, unit: str | None = "%"
+    value: float,
+    bench: str,
+    metric: str,
+    model: str,
+    evidence: str,
+    unit: str | None = "%",
+    *,
+    delta: bool = False,
 ) -> dict[str, Any]:
     return {
         "value": value,
         "unit": unit,
-        "delta": False,
+        "delta": delta,
         "benchmark": bench,
         "metric": metric,
         "model": model,
@@ -296,12 +303,50 @@ def test_leaderboards_in_the_payload() -> None:
     assert [b["benchmark"] for b in boards] == ["COCO", "VQAv2"]
     coco = {(c["metric"], c["unit"]): c for c in boards[0]["boards"]}
     acc, fid = coco[("accuracy", "%")], coco[("FID", None)]
-    assert [e[:3] for e in acc["entries"]] == [
-        ["LLaVA-1.5", 80.1, "lb-1"],
-        ["TinyVLM", 78.2, "lb-1"],
-    ]
+    assert acc["entries"] == [
+        ["LLaVA-1.5", 80.1, "lb-1", LEADERBOARD_RECORDS[0]["title"], "LLaVA-1.5 gets 80.1% accuracy",
+         "stated"],
+        ["TinyVLM", 78.2, "lb-1", LEADERBOARD_RECORDS[0]["title"], "78.2% accuracy on MS-COCO",
+         "stated"],
+    ]  # fmt: skip
     assert fid["lower"] is True
     assert [e[:2] for e in fid["entries"]] == [["MiniGen", 9.4], ["SD-1.5", 12.0]]
+    # The merged spellings each board stands for.
+    assert (boards[0]["aka"], boards[1]["aka"]) == (["MS-COCO"], [])
+    assert (acc["aka"], fid["aka"]) == (["acc"], [])  # "acc" is spelled in VQAv2's paper
+    assert boards[1]["boards"][0]["aka"] == ["acc"]
+    assert all(b["gains"] == [] for b in boards)
+
+
+def test_leaderboard_gains_are_kept_apart_and_wrong_kinds_cleared() -> None:
+    records = [
+        hand_made(
+            "g",
+            "Gainer",
+            "Gainer improves COCO accuracy by 2.5 points over LLaVA-HR.",
+            {
+                "models": [
+                    {"name": "Gainer", "role": "proposed"},
+                    {"name": "LLaVA-HR", "role": "compared"},
+                ],
+                "benchmarks": ["COCO"],
+                "results": [
+                    level(2.5, "COCO", "accuracy", "Gainer", "by 2.5 points", delta=True),
+                    level(20.0, "LLaVA-HR", "inference time", "Gainer", "20 ms", unit="ms"),
+                ],
+            },
+        ),
+        *LEADERBOARD_RECORDS,
+    ]
+    payload = build_payload(records)
+    coco = next(b for b in payload["boards"] if b["benchmark"] == "COCO")
+    assert coco["gains"] == [["Gainer", 2.5, "%", "accuracy", "g", "Gainer", "by 2.5 points"]]
+    assert all(e[0] != "Gainer" for c in coco["boards"] for e in c["entries"])  # not a level
+    assert "LLaVA-HR" not in [b["benchmark"] for b in payload["boards"]]
+    assert payload["kindFixes"] == [["g", "benchmark", "LLaVA-HR", "paper"]]
+    assert payload["papers"][0]["bk"] == ["COCO"]  # nor in the benchmark filter
+    assert ["LLaVA-HR", 1] not in payload["benchmarks"]
+    assert build_payload(LEADERBOARD_RECORDS)["kindFixes"] == []
 
 
 def test_report_command(tmp_path: Path) -> None:
@@ -460,7 +505,13 @@ def test_review_page_in_chromium(browser: Any, tmp_path: Path) -> None:
 
     # The leaderboard: one bar per model and board, best first, with a real width.
     run_js(browser, "document.getElementById('tab-leaderboards').click()")
-    assert count(browser, "#board-list .lb-card") == 2
+    gains_only = {  # benchmarks the gold ties only gains to: a card with no bars
+        r["benchmark"].casefold()
+        for rec in gold_records()
+        for r in rec["extraction"]["results"]
+        if r["benchmark"] and r["delta"]
+    } - {"coco", "ms-coco", "vqav2"}
+    assert count(browser, "#board-list .lb-card") == min(8, 2 + len(gains_only))
     assert count(browser, "#board-list .lb-bar") == 5
     widths = run_js(
         browser,
@@ -472,6 +523,24 @@ def test_review_page_in_chromium(browser: Any, tmp_path: Path) -> None:
     browser.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # Each value shows its evidence and links to its paper's card; merged spellings are named.
+    coco = "document.querySelector('#board-list .lb-card')"
+    assert run_js(browser, f"return {coco}.querySelector('h3').textContent") == (
+        "COCOalso written MS-COCO"
+    )
+    best = f"{coco}.querySelector('.lb-row')"
+    assert run_js(browser, f"return {best}.querySelector('.lb-evidence').textContent") == (
+        "LLaVA-1.5 gets 80.1% accuracy"
+    )
+    assert run_js(browser, f"return {best}.querySelector('a.lb-value').getAttribute('href')") == (
+        "#paper=lb-1"
+    )
+    run_js(browser, f"{best}.querySelector('a.lb-value').click()")
+    WebDriverWait(browser, 5).until(lambda d: count(d, "#paper-list article.paper") == 1)
+    assert run_js(browser, "return document.getElementById('view-papers').hidden") is False
+    title = "return document.querySelector('#paper-list .paper-title').textContent"
+    assert run_js(browser, title) == LEADERBOARD_RECORDS[0]["title"]
+
     # Nothing was fetched and nothing failed (a CSP violation would show as an error).
     assert run_js(browser, "return performance.getEntriesByType('resource').length") == 0
     assert console_errors(browser) == []
@@ -481,7 +550,19 @@ def test_hostile_text_stays_text_in_chromium(browser: Any, tmp_path: Path) -> No
     from selenium.common.exceptions import NoAlertPresentException
 
     page = tmp_path / "evil.html"
-    page.write_text(render_report([EVIL, *LEADERBOARD_RECORDS]), encoding="utf-8")
+    evil_board = hand_made(
+        '"><img src=x>',
+        "<b>board</b>",
+        "x",
+        {
+            "results": [
+                level(1, "<svg onload=alert(4)>", "acc", "<img src=x onerror=alert(3)>",
+                      "<img src=x onerror=\"window.__pwned='evidence'\">"),
+                level(2, "<svg onload=alert(4)>", "acc", "G", "<script>x</script>", delta=True),
+            ]
+        },
+    )  # fmt: skip
+    page.write_text(render_report([EVIL, evil_board, *LEADERBOARD_RECORDS]), encoding="utf-8")
     open_page(browser, page)
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert  # noqa: B018
@@ -498,6 +579,17 @@ def test_hostile_text_stays_text_in_chromium(browser: Any, tmp_path: Path) -> No
     assert count(browser, "#paper-list a[href^='javascript']") == 0
     assert "javascript:window.__pwned='link'" in text
     run_js(browser, "document.getElementById('tab-leaderboards').click()")
+    assert run_js(browser, "return window.__pwned === undefined")
+    board = "document.getElementById('board-list')"
+    assert count(browser, "#board-list img, #board-list script, #board-list svg") == 0
+    board_text = run_js(browser, f"return {board}.textContent")
+    assert EVIL_TITLE in board_text and "<img src=x onerror=alert(3)>" in board_text
+    hrefs = run_js(
+        browser,
+        "return [...document.querySelectorAll('#board-list a')].map(a => a.getAttribute('href'))",
+    )
+    assert hrefs and all(h.startswith("#paper=") for h in hrefs)
+    assert "#paper=%22%3E%3Cimg%20src%3Dx%3E" in hrefs  # a hostile id, URI-encoded
     assert run_js(browser, "return window.__pwned === undefined")
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from extractor.cli import cli
 
@@ -288,8 +290,42 @@ def test_parquet(records_file: Path, tmp_path: Path) -> None:
     assert long.column("value").to_pylist()[:2] == [78.2, 2.5]
     assert long.column("delta").to_pylist()[:2] == [False, True]
     table(str(records_file), "--pivot", "--parquet", str(pivot_path))
-    pivot = pq.read_table(pivot_path).to_pylist()
-    assert {r["model"]: r["COCO / accuracy [%]"] for r in pivot}["LLaVA-1.5"] == 81.4
+    pivot = pq.read_table(pivot_path)
+    assert pivot.schema == long.schema  # the pivot is the rows behind its cells
+    cells = {(r["model"], r["benchmark"]): r["value"] for r in pivot.to_pylist()}
+    assert cells == {
+        ("LLaVA-1.5", "COCO"): 81.4,
+        ("LLaVA-1.5", "VQAv2"): 63.5,
+        ("TinyVLM", "COCO"): 78.2,
+        ("X", "COCO"): 79.0,
+        (None, "VQAv2"): 61.0,  # the "(unattributed)" row: no model
+    }
+
+
+def test_parquet_schema_never_depends_on_the_data(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow (extractor[parquet]) not installed")
+    import pyarrow as pa
+
+    sparse = [{"id": "s", "extraction": {"results": [{"value": 1}]}}]  # every name null
+    files = {
+        "full": write_jsonl(tmp_path / "full.jsonl", RECORDS),
+        "sparse": write_jsonl(tmp_path / "sparse.jsonl", sparse),
+        "empty": write_jsonl(tmp_path / "empty.jsonl", []),
+    }
+    schemas = {}
+    for name, path in files.items():
+        for args in ((), ("--pivot",)):
+            out = tmp_path / f"{name}{len(args)}.parquet"
+            assert table(str(path), "--parquet", str(out), *args).exit_code == 0
+            schemas[name, args] = pq.read_schema(out).remove_metadata()
+    assert len(set(map(str, schemas.values()))) == 1
+    schema = schemas["empty", ()]
+    assert schema.field("value").type == pa.float64() and schema.field("delta").type == pa.bool_()
+    assert schema.field("model").type == pa.string()  # all-null in two of the inputs
+    assert pq.read_table(tmp_path / "sparse0.parquet").column("model").to_pylist() == [None]
+    from extractor.tables import results_schema, to_arrow
+
+    assert to_arrow([], kind="results").schema == results_schema() == schema
 
 
 def test_parquet_without_pyarrow_is_a_one_line_error(
@@ -371,3 +407,125 @@ def test_lines_split_only_on_newlines(tmp_path: Path) -> None:
     result = table(str(path), "--format", "json")
     assert result.stderr == ""
     assert json.loads(result.stdout)[0]["title"] == "a b"  # read whole; table cells are one line
+
+
+# -- hostile cells (issue 17, case 14) ------------------------------------------------------
+
+HOSTILE = [
+    {
+        "id": '=HYPERLINK("http://evil")',
+        "title": "@SUM(A1:A9)",
+        "abstract": "...",
+        "extraction": {
+            "results": [
+                res(-1.5, "+cmd|' /C calc'!A0", "-acc", "\tModel"),
+                res(2.0, "<img src=x onerror=alert(1)>", "acc", "![p](https://t.example/p.png)"),
+            ],
+        },
+    }
+]
+
+
+def test_csv_neutralises_formula_text_cells_but_keeps_numbers(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "h.jsonl", HOSTILE)
+    rows = csv_rows(table(str(path)).stdout)
+    first = rows[0]
+    assert first["paper_id"] == '\'=HYPERLINK("http://evil")'
+    assert first["title"] == "'@SUM(A1:A9)"
+    assert first["benchmark"] == "'+cmd|' /C calc'!A0"
+    assert first["metric"] == "'-acc"
+    assert first["value"] == "-1.5"  # a number, not text: it stays a number
+    assert rows[1]["benchmark"] == "<img src=x onerror=alert(1)>"  # harmless in CSV
+    pivot_header = next(csv.reader(io.StringIO(table(str(path), "--pivot").stdout)))
+    assert pivot_header[1] == "'+cmd|' /C calc'!A0 / -acc [%]"
+
+
+def test_csv_cell_rule() -> None:
+    from extractor.commands.table import csv_cell
+
+    for text in ("=1+1", "+1", "-1", "@x", "\t=1", "\r=1", "  =1", "\uff1d1"):
+        assert csv_cell(text) == "'" + text
+    for text in ("a=1", "1-2", "ok", "", "'quoted"):
+        assert csv_cell(text) == text
+    assert csv_cell(-1.5) == "-1.5" and csv_cell(None) == ""
+    assert csv_cell("=1+1", raw=True) == "=1+1"
+
+
+def test_raw_csv_writes_cells_as_they_are(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "h.jsonl", HOSTILE)
+    rows = csv_rows(table(str(path), "--raw").stdout)
+    assert rows[0]["paper_id"] == '=HYPERLINK("http://evil")'
+    assert rows[0]["benchmark"] == "+cmd|' /C calc'!A0"
+
+
+def test_markdown_escapes_markup_in_every_cell(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "h.jsonl", HOSTILE)
+    for args in ((), ("--pivot",)):
+        md = table(str(path), "--format", "md", *args).stdout
+        assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+        assert not re.search(r"(?<!\\)\]\(", md) and "![p\\](https://t.example/p.png)" in md
+    plain = table(str(records_file_path(tmp_path)), "--format", "md").stdout
+    assert "&" not in plain and "\\]" not in plain  # nothing to escape: nothing escaped
+
+
+def records_file_path(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "plain.jsonl", RECORDS)
+
+
+def test_a_benchmark_listed_as_a_model_is_cleared_with_a_note(tmp_path: Path) -> None:
+    records = [
+        {
+            "id": "q",
+            "title": "QMoE",
+            "extraction": {
+                "models": [{"name": "SwitchTransformer-c2048", "role": "compared"}],
+                "results": [res(160.0, "SwitchTransformer-c2048", None, "QMoE", unit="GB")],
+            },
+        }
+    ]
+    result = table(str(write_jsonl(tmp_path / "q.jsonl", records)), "--pivot")
+    assert result.exit_code == 0
+    assert result.stdout == "model\n"  # no column: the benchmark was a model
+    assert (
+        "note: 1 result(s) give as benchmark a name listed as a model (SwitchTransformer-c2048): "
+        "that benchmark is cleared, so the number stays out of the pivot"
+    ) in result.stderr
+    plain = table(str(write_jsonl(tmp_path / "ok.jsonl", RECORDS)))
+    assert "listed as a" not in plain.stderr
+
+
+def test_pivot_says_it_leaves_gains_out(records_file: Path) -> None:
+    note = "note: pivot leaves out 1 gain(s) (delta results): they are not levels"
+    assert note in table(str(records_file), "--pivot").stderr
+    assert note not in table(str(records_file), "--pivot", "--no-delta").stderr
+    assert "gain(s)" not in table(str(records_file)).stderr  # the long form shows them
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.text() | st.floats(allow_nan=False, allow_infinity=False) | st.none(),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_csv_cells_never_start_a_formula_and_read_back(cells: list[Any]) -> None:
+    from extractor.commands.table import csv_cell, to_csv
+
+    _header, back = list(csv.reader(io.StringIO(to_csv((["h"] * len(cells), [cells])))))
+    crlf = lambda text: text.replace("\r\n", "\n").replace("\r", "\n")  # noqa: E731
+    assert back == [crlf(csv_cell(value)) for value in cells]  # one row, whatever the cells
+    for value, cell in zip(cells, back, strict=True):
+        if isinstance(value, str):
+            assert not cell.lstrip(" ").startswith(tuple("=+-@\t\r"))
+            assert cell in (crlf(value), "'" + crlf(value))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_markdown_cells_hold_no_markup(text: str) -> None:
+    from extractor.commands.table import md_cell
+
+    cell = md_cell(text)
+    assert "<" not in cell and ">" not in cell and "\n" not in cell
+    assert "|" not in cell.replace("\\\\", "").replace("\\|", "")  # every pipe escaped

@@ -32,7 +32,8 @@ class Metric:
     needs_modifier: bool = False  # "time", "score", "speed" alone measure nothing named
 
 
-_H, _L = "higher", "lower"
+_H: Direction = "higher"
+_L: Direction = "lower"
 # PDF text splits "F1" into "F 1"; hyphenation leaves "perplex-ity".
 VOCABULARY: tuple[Metric, ...] = (
     Metric("top-1 accuracy", (r"top-?1\s+acc(?:uracy|\.)?", r"top-?1"), _H),
@@ -82,7 +83,8 @@ VOCABULARY: tuple[Metric, ...] = (
     Metric("SSIM", (r"SSIM",), _H),
     Metric("LPIPS", (r"LPIPS",), _L),
     Metric("MAE", (r"MAE",), _L, exact=True),
-    Metric("RMSE", (r"R?MSE",), _L),
+    Metric("RMSE", (r"RMSE",), _L),
+    Metric("MSE", (r"MSE",), _L),
     Metric("win rate", (r"win\s+rates?",), _H),
     Metric("success rate", (r"success\s+rates?",), _H),
     Metric("hallucination rate", (r"hallucination(?:\s+rates?)?",), _L),

@@ -12,6 +12,7 @@ from typing import Any
 
 from extractor.core.leaderboard import (
     Canon,
+    Rows,
     as_delta,
     as_number,
     build_rows,
@@ -113,7 +114,11 @@ def _error(value: Any) -> str | None:
     return f"{kind}: {message}" if kind and message else (kind or message or "failed")
 
 
-def paper(record: Mapping[str, Any], canon: Canon) -> dict[str, Any]:
+def paper(
+    record: Mapping[str, Any], canon: Canon, not_benchmarks: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The card's data. `not_benchmarks`: result benchmarks the leaderboards cleared as models
+    (leaderboard.KindFix), left out of the benchmark filter too."""
     title, abstract = _str(record.get("title")), _str(record.get("abstract"))
     texts = {"title": title, "abstract": abstract}
     ex = extraction_of(record) or {}
@@ -144,43 +149,81 @@ def paper(record: Mapping[str, Any], canon: Canon) -> dict[str, Any]:
                 item_spans.append(_span(raw_span, texts))
         out[key] = items
         out["spans"][key] = item_spans
-    names = [*out["benchmarks"], *(r["benchmark"] for r in out["results"] if r["benchmark"])]
+    results_benchmarks = (r["benchmark"] for r in out["results"] if r["benchmark"])
+    names = [*out["benchmarks"], *(b for b in results_benchmarks if b not in not_benchmarks)]
     out["bk"] = sorted({c for n in names if (c := canon.canonical("benchmark", n))})
     return out
 
 
-def leaderboards(records: Sequence[Mapping[str, Any]], canon: Canon) -> list[dict[str, Any]]:
-    """Per benchmark, its pivot columns as boards of (model, best level), best first."""
-    pv = pivot(build_rows(records, canon).rows)
-    by_benchmark: dict[str, list[dict[str, Any]]] = {}
+def leaderboards(data: Rows) -> list[dict[str, Any]]:
+    """Per benchmark: its pivot columns as boards of (model, best level), best first in the
+    metric's direction, and its gains (deltas) apart, never ranked: a gain is over a baseline
+    the text names or not, so two gains are no comparison. Each board says which spellings its
+    benchmark and metric merge. Entries: [model, value, paper id, title, evidence, source];
+    gains: [model or null, value, unit, metric, paper id, title, evidence]."""
+    canon = data.canon
+    pv = pivot(data.rows)
+    aka: dict[tuple[str, str], list[str]] = {
+        (m.kind, m.canonical): [v for v, _ in m.variants if v != m.canonical]
+        for m in canon.merges()
+    }
+    by_benchmark: dict[str, dict[str, Any]] = {}
+
+    def card(benchmark: str) -> dict[str, Any]:
+        return by_benchmark.setdefault(
+            benchmark,
+            {"benchmark": benchmark, "aka": aka.get(("benchmark", benchmark), []),
+             "boards": [], "gains": []},
+        )  # fmt: skip
+
     for column in pv.columns:
         entries = [
-            [model, cell.value, cell.paper_id, cell.title, cell.evidence]
+            [model, cell.value, cell.paper_id, cell.title, cell.evidence, cell.model_source]
             for model, cell in pv.board(column)
         ]
-        by_benchmark.setdefault(column.benchmark, []).append(
+        card(column.benchmark)["boards"].append(
             {
                 "metric": column.metric,
+                "aka": aka.get(("metric", column.metric), []) if column.metric else [],
                 "unit": column.unit,
                 "lower": column.lower_is_better,
                 "entries": entries,
             }
         )
-    size = {b: sum(len(c["entries"]) for c in cols) for b, cols in by_benchmark.items()}
+    for row in data.rows:
+        if row.delta and row.benchmark:
+            card(row.benchmark)["gains"].append(
+                [row.model, row.value, row.unit, row.metric, row.paper_id, row.title, row.evidence]
+            )
+    size = {
+        b: sum(len(c["entries"]) for c in v["boards"]) + len(v["gains"])
+        for b, v in by_benchmark.items()
+    }
     order = sorted(by_benchmark, key=lambda b: (-size[b], b.casefold()))
-    return [{"benchmark": b, "boards": by_benchmark[b]} for b in order]
+    return [by_benchmark[b] for b in order]
+
+
+def kind_fixes(data: Rows) -> list[list[str]]:
+    """[paper id, field, name, scope] for each name the leaderboards cleared as the wrong kind."""
+    return [[f.paper_id, f.field, f.name, f.scope] for f in data.kind_fixes]
 
 
 def build_payload(records: Sequence[Mapping[str, Any]], *, source: str = "") -> dict[str, Any]:
     canon = Canon.from_records(records)
-    papers = [paper(r, canon) for r in records]
+    data = build_rows(records, canon)
+    cleared: dict[str, set[str]] = {}
+    for fix in data.kind_fixes:
+        if fix.field == "benchmark":
+            cleared.setdefault(fix.paper_id, set()).add(fix.name)
+    papers = [paper(r, canon, frozenset(cleared.get(str(r.get("id") or ""), ()))) for r in records]
     modalities = Counter(m for p in papers for m in p["modalities"])
     benchmarks = Counter(b for p in papers for b in p["bk"])
     return {
         "version": 1,
         "source": source,
         "papers": papers,
-        "boards": leaderboards(records, canon),
+        "boards": leaderboards(data),
+        "kindFixes": kind_fixes(data),
         "merges": [
             {"kind": m.kind, "canonical": m.canonical, "variants": [list(v) for v in m.variants]}
             for m in canon.merges()

@@ -441,11 +441,13 @@
 
   function boardText(b) {
     if (b._text === undefined) {
-      var parts = [b.benchmark];
+      var parts = [b.benchmark].concat(b.aka || []);
       b.boards.forEach(function (c) {
         parts.push(c.metric || "", c.unit || "");
+        parts = parts.concat(c.aka || []);
         c.entries.forEach(function (e) { parts.push(e[0]); });
       });
+      (b.gains || []).forEach(function (g) { parts.push(g[0] || "", g[3] || ""); });
       b._text = parts.join("\n").toLowerCase();
     }
     return b._text;
@@ -460,6 +462,17 @@
     return Math.max(2, Math.min(100, ratio * 100));
   }
 
+  /* A link to the paper's card: the hash router (focusFromHash) shows it. The id is
+     URI-encoded into a fragment, so no record text can make it another kind of URL. */
+  function paperLink(id, text, cls) {
+    return h("a", { className: cls, href: "#paper=" + encodeURIComponent(id), title: text || id }, text || id);
+  }
+
+  function akaNote(aka) {
+    if (!aka || !aka.length) return null;
+    return h("span", { className: "lb-aka", title: "Spellings merged under this name" }, "also written " + aka.join(", "));
+  }
+
   function renderBoard(board) {
     var title = (board.metric || "value") + (board.unit ? " (" + board.unit + ")" : "");
     var list = h("ol", { className: "lb-rows" });
@@ -468,10 +481,12 @@
         var bar = h("div", { className: "lb-bar" });
         bar.style.width = barWidth(e[1], board).toFixed(1) + "%";
         list.appendChild(h("li", { className: "lb-row" + (from + k === 0 ? " lb-best" : "") }, [
-          h("span", { className: "lb-model", title: e[0] }, e[0]),
-          h("span", { className: "lb-track", title: e[4] || "" }, bar),
-          h("span", { className: "lb-value" }, withUnit(e[1], board.unit)),
-          h("button", { type: "button", className: "lb-paper", title: e[3], onclick: function () { setFocus(e[2]); } }, e[3] || e[2])
+          h("span", { className: "lb-model", title: e[0] }, [e[0], e[5] === "proposed"
+            ? h("span", { className: "badge", title: "The text names no model for this number; credited to the paper's only proposed model" }, "credited") : null]),
+          h("span", { className: "lb-track" }, bar),
+          paperLink(e[2], withUnit(e[1], board.unit), "lb-value"),
+          paperLink(e[2], e[3], "lb-paper"),
+          e[4] ? h("q", { className: "lb-evidence" }, e[4]) : null
         ]));
       });
     };
@@ -484,8 +499,26 @@
       } }, "Show all " + board.entries.length + " models");
     }
     return h("div", { className: "lb-board" }, [
-      h("h4", { className: "lb-title" }, [title, h("span", { className: "lb-dir" }, board.lower ? "lower is better" : "higher is better")]),
+      h("h4", { className: "lb-title" }, [
+        h("span", null, [title, akaNote(board.aka)]),
+        h("span", { className: "lb-dir" }, board.lower ? "lower is better" : "higher is better")
+      ]),
       list, more
+    ]);
+  }
+
+  function renderGains(gains) {
+    if (!gains || !gains.length) return null;
+    return h("details", { className: "lb-gains" }, [
+      h("summary", null, plural(gains.length, "gain") + " over a baseline (not levels: not ranked)"),
+      h("ul", { className: "lb-gain-list" }, gains.map(function (g) {
+        return h("li", { className: "lb-gain" }, [
+          paperLink(g[4], "+" + withUnit(g[1], g[2]), "lb-value"),
+          " ", g[3] || "", " ", g[0] ? h("strong", null, g[0]) : h("span", { className: "none" }, "(no model)"),
+          " — ", paperLink(g[4], g[5], "lb-paper"),
+          g[6] ? h("q", { className: "lb-evidence" }, g[6]) : null
+        ]);
+      }))
     ]);
   }
 
@@ -498,14 +531,19 @@
     boardMatches.slice(start, start + BOARDS_PER_PAGE).forEach(function (b) {
       var n = b.boards.reduce(function (s, c) { return s + c.entries.length; }, 0);
       list.appendChild(h("article", { className: "lb-card" }, [
-        h("header", { className: "lb-head" }, [h("h3", null, b.benchmark), h("span", { className: "count" }, plural(n, "entry", "entries"))]),
-        b.boards.map(renderBoard)
+        h("header", { className: "lb-head" }, [
+          h("h3", null, [b.benchmark, akaNote(b.aka)]),
+          h("span", { className: "count" }, n || !(b.gains || []).length
+            ? plural(n, "entry", "entries") : plural(b.gains.length, "gain"))
+        ]),
+        b.boards.map(renderBoard),
+        renderGains(b.gains)
       ]));
     });
     if (!boardMatches.length) {
       list.appendChild(h("p", { className: "none" }, (data.boards || []).length
         ? "No benchmark matches the filter."
-        : "No level results tied to a benchmark in these records."));
+        : "No results tied to a benchmark in these records."));
     }
     var go = function (page) { boardState.page = page; renderBoards(); $("view-leaderboards").scrollIntoView(); };
     pager($("board-pager-top"), boardMatches.length, BOARDS_PER_PAGE, boardState.page, go, "benchmark");
@@ -515,14 +553,24 @@
   function renderMerges() {
     var merges = data.merges || [];
     var box = $("merge-list");
-    if (!merges.length) { box.appendChild(h("p", { className: "none" }, "No spellings were merged.")); return; }
-    box.appendChild(h("table", { className: "merge-table" }, [
+    if (!merges.length) box.appendChild(h("p", { className: "none" }, "No spellings were merged."));
+    else box.appendChild(h("table", { className: "merge-table" }, [
       h("thead", null, h("tr", null, ["Kind", "Shown as", "Spellings (count)"].map(function (t) { return h("th", { scope: "col" }, t); }))),
       h("tbody", null, merges.map(function (m) {
         return h("tr", null, [h("td", null, m.kind), h("td", null, m.canonical),
           h("td", null, m.variants.map(function (v) { return v[0] + " (" + v[1] + ")"; }).join(", "))]);
       }))
     ]));
+    var fixes = data.kindFixes || [];
+    if (fixes.length) {
+      box.appendChild(h("p", { className: "hint" }, plural(fixes.length, "name") +
+        " cleared from a result because a paper lists it as the other kind (a model given as the benchmark, or a benchmark as the model):"));
+      box.appendChild(h("ul", { className: "kind-fixes" }, fixes.map(function (f) {
+        var other = f[1] === "benchmark" ? "model" : "benchmark";
+        return h("li", null, [f[1] + " ", h("strong", null, f[2]), " is listed as a " + other +
+          (f[3] === "paper" ? " by its own paper " : " by another paper "), paperLink(f[0], f[0], "lb-paper")]);
+      })));
+    }
   }
 
   // -- views and wiring -----------------------------------------------------------------
@@ -542,7 +590,8 @@
       if (p.error || !p.hasExtraction) errors += 1;
     });
     var stats = [plural(papers.length, "paper"), plural(results, "result"),
-      plural((data.boards || []).length, "benchmark") + " with levels", plural(warned, "paper") + " with warnings"];
+      plural((data.boards || []).filter(function (b) { return b.boards.length; }).length, "benchmark") + " with levels",
+      plural(warned, "paper") + " with warnings"];
     if (errors) stats.push(plural(errors, "error"));
     append($("stats"), stats.map(function (s) { return h("span", null, s); }));
     $("tab-papers").appendChild(h("span", { className: "count" }, String(papers.length)));
