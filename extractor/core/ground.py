@@ -449,6 +449,8 @@ def _name_without_tail(name: str) -> str:
         if tail_capitalized and len(rest.split()) > 1:
             return named
         named = rest
+
+
 # What a named collection is called after its name: "Penn treebank", "Brown corpus"
 _COLLECTION_WORDS = frozenset({"treebank", "corpus", "dataset", "benchmark", "challenge"})
 _FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "in", "on", "for", "and", "to", "with", "at"})
