@@ -169,6 +169,14 @@ class _Grounder:
         spans: list[SpanDict | None] = []
         index: dict[str, int] = {}
         for m in models:
+            short = _acronym_of(m.name)
+            if short is not None and self.find_name(short) is not None:
+                # GUIDELINES: "Mixture of Features (MoF)" is MoF
+                self.warnings.append(f"model {m.name!r} named {short!r}")
+                m = m.model_copy(update={"name": short})
+            if _generic_model(m.name):
+                self.warnings.append(f"dropped model {m.name!r}: a generic phrase, not a name")
+                continue
             hit = self.find_name(m.name)
             if hit is None and not self.miss(f"model {m.name!r}", self.why_missing(m.name)):
                 continue
@@ -433,6 +441,34 @@ _GENERIC_TAIL = re.compile(
 )
 # What a small model writes after a benchmark's name: the task it is used for
 _TASK_TAIL = re.compile(r"\s+(?:(?:shared\s+)?task|challenge|translation|track)$")
+
+
+_ACRONYM = re.compile(r"^(?P<full>.+?)\s*\(\s*(?P<short>[A-Za-z][\w+-]*[A-Z][\w+-]*)\s*\)$")
+_GENERIC_HEADS = frozenset(
+    {
+        "model", "models", "approach", "method", "methods", "system", "framework", "network",
+        "networks", "encoder", "decoder", "module", "loss", "objective", "mechanism",
+        "architecture", "baseline", "baselines",
+    }
+)  # fmt: skip
+_DETERMINERS = frozenset({"our", "the", "a", "an", "this", "their", "its"})
+
+
+def _acronym_of(name: str) -> str | None:
+    """ "Densely Interactive Inference Network (DIIN)" -> "DIIN"."""
+    m = _ACRONYM.match(name.strip())
+    return m.group("short") if m else None
+
+
+def _generic_model(name: str) -> bool:
+    """A description, not a name a table can hold (GUIDELINES: generic phrases are not
+    models): "our model", "cross entropy loss", "attentional", "LSTM-based model"."""
+    words = name.split()
+    if not words or words[0].lower() in _DETERMINERS:
+        return True
+    if all(w.islower() for w in words):
+        return len(words) > 1 or name.endswith(("al", "ive", "ous"))
+    return words[-1].lower() in _GENERIC_HEADS and any(w.endswith("-based") for w in words)
 
 
 def _name_without_tail(name: str) -> str:
