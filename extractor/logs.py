@@ -22,12 +22,45 @@ _MARK = "_extractor_handler"
 _KEY_LIKE = re.compile(r"\b(sk|pk|key)-[A-Za-z0-9_\-*.]{4,}")
 
 
+# The user info of a URL: what stands between "scheme://" and "@", which holds no "/", "?",
+# "#", "@" or white space (RFC 3986), so it is found exactly whatever punctuation a
+# password holds. The user name is kept (it says which account), the rest is the secret.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@]*)@")
+# A query parameter whose value is a credential (api_key, access_token, sig, password...),
+# up to the next separator: over-redacting a trailing quote is fine, leaking is not.
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&;][^=&;#\s]*(?:key|token|secret|pass|pwd|auth|sig|cred|session)[^=&;#\s]*=)[^&;#\s]*"
+)
+REDACTED = "[REDACTED]"
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    user, colon, _ = match[2].partition(":")
+    return f"{match[1]}{user}:{REDACTED}@" if colon and user else f"{match[1]}{REDACTED}@"
+
+
+def redact_urls(text: str) -> str:
+    """`text` with the credentials URLs in it carry (a password, a token before "@", a
+    credential-like query value) replaced; scheme, host, port and path kept, to say where."""
+    if "://" in text:
+        text = _USERINFO.sub(_userinfo, text)
+    if "=" in text:
+        text = _SECRET_QUERY.sub(rf"\1{REDACTED}", text)
+    return text
+
+
+def redact_url(url: str) -> str:
+    """One URL fit to show (see `redact_urls`)."""
+    return redact_urls(url)
+
+
 def redact(text: str, secret: str | None) -> str:
     """Remove the key from text bound for a log, a file or the terminal; servers echo keys
-    back masked ("sk-proj-****wxyz"), and even those fragments are not ours to print."""
+    back masked ("sk-proj-****wxyz"), and even those fragments are not ours to print. The
+    credentials a URL can carry go too (`redact_urls`)."""
     if secret:
-        text = text.replace(secret, "[REDACTED]")
-    return _KEY_LIKE.sub("[REDACTED]", text)
+        text = text.replace(secret, REDACTED)
+    return _KEY_LIKE.sub(REDACTED, redact_urls(text))
 
 
 def verbose_from_env() -> bool:

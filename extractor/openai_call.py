@@ -50,7 +50,7 @@ from extractor.chat_post import ChatPost
 from extractor.config import FALLBACK_ORDER, ModelConfig
 from extractor.core.schema import RESULT_MODES, reply_model
 from extractor.core.strict_schema import absent_nulls_dropped, strict_schema
-from extractor.logs import redact
+from extractor.logs import redact, redact_url
 
 
 @dataclass
@@ -463,7 +463,9 @@ class OpenAICall:
                 f"the API key may not use this endpoint (HTTP {e.status_code})"
             ) from None
         except (openai.APIConnectionError, openai.APITimeoutError):
-            raise FatalError(f"cannot reach the endpoint at {self.client.base_url}") from None
+            raise FatalError(
+                f"cannot reach the endpoint at {redact_url(str(self.client.base_url))}"
+            ) from None
         except openai.APIStatusError:
             pass  # servers without /models still serve chat completions
         self._checked = True

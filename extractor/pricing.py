@@ -157,6 +157,9 @@ def resolve_price(
 ) -> Price | None:
     """The run's price: the table (with the file's entries), then `--price-in/--price-out`
     on top. One of the two flags alone needs a known price for the other."""
+    for flag, value in (("--price-in", price_in), ("--price-out", price_out)):
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise PriceError(f"{flag} must be a non-negative number, not {value!r}")
     table = load_prices(prices_file) if prices_file else None
     price = lookup(model, table)
     if price_in is None and price_out is None:
@@ -205,6 +208,8 @@ class Budget:
     reservations it could not make, and never past it by a re-ask."""
 
     def __init__(self, limit: float, price: Price):
+        if not math.isfinite(limit) or limit < 0:  # nan would never stop a run
+            raise PriceError(f"--max-cost must be a non-negative number, not {limit!r}")
         self.limit = limit
         self.price = price
         self.spent = 0.0

@@ -20,6 +20,7 @@ import openai
 
 from extractor.call import CallError, FatalError
 from extractor.config import FALLBACK_ORDER, ModelConfig
+from extractor.logs import redact_url, redact_urls
 from extractor.openai_call import ModeUnsupportedError, OpenAICall
 from extractor.prompt import Prompt
 
@@ -87,7 +88,7 @@ async def check_endpoint(
     """Probe `config`'s endpoint; `config.mode` is the mode asked for (`auto`: any). An
     answer cut off at `max_tokens` still shows that the server does what the mode asks."""
     base_url = config.base_url or "https://api.openai.com/v1"
-    report = CheckReport(base_url=base_url, model=config.model)
+    report = CheckReport(base_url=redact_url(base_url), model=config.model)
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     # trust_env=False: a loopback server's traffic must not go through an HTTP(S)_PROXY.
     local = (httpx.URL(base_url).host or "") in ("127.0.0.1", "localhost", "::1")
@@ -231,5 +232,6 @@ def _since(started: float) -> float:
 
 
 def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
+    """One line of an error, fit to show: no credentials a URL carried."""
+    text = " ".join(redact_urls(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

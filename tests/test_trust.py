@@ -95,7 +95,7 @@ def test_a_rejected_key_on_the_first_request_leaves_the_output_too(
     result = invoke(str(src), "-o", str(out), env={"OPENAI_API_KEY": "sk-wrong"})
     assert result.exit_code == 2 and "rejected the API key" in result.stderr
     assert out.read_bytes() == OLD_OUT and errors.read_bytes() == OLD_ERRORS
-    assert not (tmp_path / "out.jsonl.partial").exists()
+    assert not list(tmp_path.glob("out.jsonl*.partial"))
 
 
 def test_a_fatal_error_after_some_records_leaves_the_output_and_keeps_the_answers(
@@ -127,7 +127,7 @@ def test_a_finished_run_replaces_the_output_with_exactly_its_records(
     assert result.exit_code == 3
     assert out.read_bytes() == b""  # every record failed: none is the old file's
     assert len(read_jsonl(errors)) == 2
-    assert not (tmp_path / "out.jsonl.partial").exists()
+    assert not list(tmp_path.glob("out.jsonl*.partial"))
 
 
 # --- the cache answers only for the endpoint and model file that gave the answer --------------
@@ -350,10 +350,15 @@ def test_sigint_writes_what_finished_and_the_rerun_resumes_from_the_cache(
         run = subprocess.Popen(
             command, env=_clean_env(), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
-        # Where the records go while the run lasts is the writer's business: either file.
-        files = (out, tmp_path / "out.jsonl.partial")
+
+        # Where the records go while the run lasts is the writer's business: a temporary
+        # file beside OUT, with a name of its own.
+        def written() -> bool:
+            files = [out, *tmp_path.glob("out.jsonl.*.partial")]
+            return any(f.exists() and len(f.read_text().splitlines()) == 2 for f in files)
+
         deadline = time.monotonic() + 120  # a bound on a wait, not a measurement
-        while not any(f.exists() and len(f.read_text().splitlines()) == 2 for f in files):
+        while not written():
             assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "the first two records were never written"
             time.sleep(0.05)
@@ -363,8 +368,10 @@ def test_sigint_writes_what_finished_and_the_rerun_resumes_from_the_cache(
         _stop(server)
     assert run.returncode == 130, stderr
     assert "interrupted: 2 records written" in stderr and "Traceback" not in stderr
+    # No earlier output to keep: what finished is OUT, and no temporary file is left.
     assert [r["title"] for r in read_jsonl(out)] == ["Paper 0: FooNet0", "Paper 1: FooNet1"]
-    assert not (tmp_path / "out.jsonl.partial").exists()
+    assert not list(tmp_path.glob("out.jsonl*.partial"))
+    assert not list(tmp_path.glob(".out.jsonl*.lock"))
 
     # The same command against the same endpoint, which now answers every paper.
     server, _ = _start_fake(port)

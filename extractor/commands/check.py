@@ -9,8 +9,10 @@ import sys
 
 import click
 
+from extractor.commands.scale_options import FiniteFloat
 from extractor.config import DEFAULT_LOCAL_MODEL, LOCAL_TIMEOUT, MODES, ModelConfig
 from extractor.logs import configure as configure_logging
+from extractor.logs import redact_urls
 
 EXIT_OK, EXIT_USAGE, EXIT_UNUSABLE = 0, 2, 1
 
@@ -35,7 +37,7 @@ EXIT_OK, EXIT_USAGE, EXIT_UNUSABLE = 0, 2, 1
     envvar="EXTRACTOR_MODE",
     help="The mode run would be given (auto: any the endpoint supports).",
 )
-@click.option("--timeout", type=click.FloatRange(1), help="Seconds per request.")
+@click.option("--timeout", type=FiniteFloat(1), help="Seconds per request.")
 @click.option(
     "--max-tokens",
     type=click.IntRange(16),
@@ -133,4 +135,5 @@ def render(report: object, where: str = "") -> str:
             else f"{name:<{width}}  {detail}"
         )
         lines.append(line.rstrip())
-    return "\n".join(lines)
+    # The endpoint's URL is in several rows (and in servers' error text): never its password.
+    return redact_urls("\n".join(lines))

@@ -26,8 +26,12 @@ def report_command(records: str, output: str, title: str | None) -> None:
 
     The page is self-contained (no network, no external files) and opens from disk.
     """
+    from extractor.files import prepare, refuse_same, write_text
     from extractor.report import render_report  # the page assets load only for this command
 
+    if output != "-":  # before the work: the page goes nowhere it must not
+        refuse_same([("report", output)], [records])
+        prepare(output)
     name = "stdin" if records == "-" else Path(records).name
     page = render_report(
         load_records_for_cli(records),
@@ -37,5 +41,5 @@ def report_command(records: str, output: str, title: str | None) -> None:
     if output == "-":
         click.echo(page, nl=False)
     else:
-        Path(output).write_text(page, encoding="utf-8", newline="")
+        write_text(output, page)  # the previous page stays whole until this one is
         click.echo(f"wrote {output} ({len(page.encode()) / 1e6:.1f} MB)", err=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from extractor.call import ModelCall
-from extractor.commands.scale_options import scale_config, scale_options
+from extractor.commands.scale_options import FiniteFloat, scale_config, scale_options
 from extractor.config import (
     DEFAULT_LOCAL_MODEL,
     LOCAL_SLOTS,
@@ -28,6 +28,7 @@ from extractor.config import (
 from extractor.core.labels import LabelPolicy
 from extractor.core.schema import RESULT_MODES
 from extractor.logs import configure as configure_logging
+from extractor.logs import redact_urls
 from extractor.progress import Progress
 from extractor.prompt import VARIANTS
 
@@ -39,7 +40,8 @@ EXIT_OK, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 
 def _err(message: str) -> None:
-    click.echo(f"extractor: {message}", err=True)
+    # A base URL's user info or query token is never shown, whichever message carries it.
+    click.echo(f"extractor: {redact_urls(message)}", err=True)
 
 
 @click.command("run")
@@ -136,7 +138,9 @@ def _err(message: str) -> None:
     help="Who labels mined numbers: rule, model, or select=rule|model|both|either,"
     "delta=rule|model,attrs=rule|model.  [env: EXTRACTOR_LABELS]",
 )
-@click.option("--temperature", type=float, default=ModelConfig.temperature, show_default=True)
+@click.option(
+    "--temperature", type=FiniteFloat(), default=ModelConfig.temperature, show_default=True
+)
 @click.option(
     "--max-tokens",
     type=click.IntRange(64),
@@ -146,7 +150,7 @@ def _err(message: str) -> None:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(1),
+    type=FiniteFloat(1),
     help=f"Seconds per request.  [default: {ModelConfig.timeout:g}; {LOCAL_TIMEOUT:g} for local models]",
 )
 @click.option(
@@ -240,9 +244,62 @@ def run_command(
     config = dataclasses.replace(config, scale=scaling)
     if engine == "ray":
         from extractor.commands.ray_engine import execute_ray
+        from extractor.files import Locks
 
-        sys.exit(execute_ray(config, actors=actors, batch_size=max(16, 8 * concurrency)))
+        with Locks() as locks:
+            if not _claim_outputs(config, locks):
+                sys.exit(EXIT_USAGE)
+            sys.exit(execute_ray(config, actors=actors, batch_size=max(16, 8 * concurrency)))
     sys.exit(execute(config))
+
+
+def _claim_outputs(config: RunConfig, locks: Any) -> bool:
+    """Before anything is sent: no file is named for two roles (an input as the output, the
+    output as the errors file, the response cache as either), every file to be written can
+    be (its folder exists and takes a new file), and no other run writes it (a lock beside
+    it, held until the run ends). False, with the reason said, when one cannot be."""
+    from extractor.files import OutputError, prepare, refuse_same
+
+    scale = config.scale
+    if scale.dry_run:
+        return True  # writes nothing
+    inputs = [*config.inputs, *(p for p in (scale.prices_file, scale.batch_results) if p)]
+    if scale.batch_file:
+        writes: list[tuple[str, str | None]] = [("--batch-file", str(scale.batch_file))]
+    else:
+        writes = [("output", config.output), ("errors file", config.errors_path)]
+    cache = [("cache directory", str(config.cache_dir))] if config.use_cache else []
+    try:
+        refuse_same([*writes, *cache], inputs)
+    except OutputError as e:
+        _err(str(e))
+        return False
+    for role, path in writes:
+        if path is None or path == "-":
+            continue
+        try:
+            if cache:
+                _refuse_inside_cache(path, role, config.cache_dir)
+            locks.acquire(prepare(path))
+        except OutputError as e:
+            # The default errors file is in the working folder, which the user did not name.
+            hint = (
+                "; give -e ERR.jsonl elsewhere"
+                if role == "errors file" and not config.errors
+                else ""
+            )
+            _err(f"{e}{hint}")
+            return False
+    return True
+
+
+def _refuse_inside_cache(path: str, role: str, cache_dir: Path) -> None:
+    """The cache's own files (its database, the files of large values in its subfolders)."""
+    from extractor.files import OutputError
+
+    real, cache = Path(os.path.realpath(path)), Path(os.path.realpath(cache_dir))
+    if (real.parent == cache and real.name.startswith("cache.db")) or cache in real.parents[1:]:
+        raise OutputError(f"{path}: the {role} would overwrite the response cache in {cache_dir}")
 
 
 def _make_call(
@@ -270,16 +327,24 @@ def _make_call(
 
 
 def execute(config: RunConfig) -> int:
+    from extractor.files import Locks
+
+    with Locks() as locks:  # released, and their files removed, however the run ends
+        return _execute(config, locks)
+
+
+def _execute(config: RunConfig, locks: Any) -> int:
     from extractor import aio
 
     aio.tune_gc()
     from extractor.cache import ResponseCache
     from extractor.call import FatalError, LazyCall
+    from extractor.files import OutputError
     from extractor.pipeline import Pipeline
     from extractor.progress import Counters
     from extractor.prompt import load_prompt
     from extractor.read import InputError, ReadStats, read_inputs
-    from extractor.write import JsonlWriter, remove_stale
+    from extractor.write import JsonlWriter
 
     local = config.model.model.startswith("local:")
     # Only a local model's run imports the embedded model's package (its fetcher's HTTP
@@ -304,6 +369,8 @@ def execute(config: RunConfig) -> int:
         return EXIT_USAGE
     if first is None:
         _err("no papers found in the input")
+        return EXIT_USAGE
+    if not _claim_outputs(config, locks):
         return EXIT_USAGE
 
     endpoint = None  # who answers, for the cache key: the base URL, or the local model file
@@ -343,14 +410,14 @@ def execute(config: RunConfig) -> int:
     if progress.enabled and "-" not in config.inputs:
         _count_in_background(config, progress)
     cache = ResponseCache(config.cache_dir) if config.use_cache else None
-    # The outputs are written beside their paths (OUT.partial) and renamed over them at the
-    # end, never opened with "w" up front. Truncating OUT when the first record arrives would
-    # still destroy it whenever the run then dies (a quota error after ten records, a crash),
-    # and the old file may hold records nothing else has (an earlier --no-cache run, another
-    # cache directory). So OUT is replaced only by a run that finished (0 or 3: it is then
-    # exactly this run's records) or that was interrupted after writing some (130: what
-    # finished is written, the rest is in the cache for the rerun); a usage or configuration
-    # error (2) leaves it byte for byte as it was, and a crash leaves OUT.partial beside it.
+    # The outputs are written to temporary files beside them (see `extractor.files`) and
+    # renamed over them at the end, never opened with "w" up front. Truncating OUT when the
+    # first record arrives would destroy it whenever the run then dies (a quota error after
+    # ten records, a full disk, Ctrl-C), and the old file may hold records nothing else has
+    # (an earlier --no-cache run, another cache directory). So OUT is replaced only by a run
+    # that finished (0 or 3: it is then exactly this run's records); an interrupted one (130)
+    # replaces it only where nothing is lost (no OUT yet) and otherwise leaves its records
+    # beside it; a usage or configuration error (2) leaves OUT byte for byte as it was.
     out = JsonlWriter(config.output, atomic=True)
     errors = JsonlWriter(config.errors_path, atomic=True)
     summary = None
@@ -378,28 +445,40 @@ def execute(config: RunConfig) -> int:
         progress.finish()
         out.discard()
         errors.discard()
-        _err(str(e))
+        _err(_stopped(e, config))
         status = EXIT_USAGE
     except KeyboardInterrupt:
         progress.finish()
-        out.commit()
-        errors.commit()
-        _err(f"interrupted: {out.count} records written; run the same command again to resume")
+        _err(_interrupted(out, errors, config))
         status = EXIT_INTERRUPTED
+    except BaseException:
+        # A crash (a bug): OUT stays as it was, what was written in the temporary files.
+        for kept in (out.abandon(), errors.abandon()):
+            if kept is not None:
+                _err(f"crashed: what was written before is in {kept}")
+        raise
     finally:
-        out.close()
-        errors.close()
         if cache is not None:
             cache.close()
     if summary is None:
         return status
     progress.finish()
-    out.commit(empty=True)
-    if errors.count:
-        errors.commit()
-    else:  # an errors file from an earlier run no longer describes anything
+    try:
+        if not errors.count:
+            errors.discard()
+        # Both flushed first (a full disk shows there), then both renamed.
+        out.close()
+        errors.close()
+        out.commit(empty=True)
+        if errors.count:
+            errors.commit()
+    except OutputError as e:
+        out.discard()
         errors.discard()
-        remove_stale(config.errors_path)
+        _err(_stopped(e, config))
+        return EXIT_USAGE
+    if not errors.count:  # an errors file from an earlier run no longer describes anything
+        _remove_stale_errors(config, warn)
     if not config.quiet:
         line = _summary_line(summary, stats.duplicates, stats.skipped, config, errors.count)
         _err(line + _scale_summary(summary, limiter))
@@ -409,6 +488,50 @@ def execute(config: RunConfig) -> int:
             "(in the errors file); run the same command again, with a higher --max-cost, to go on"
         )
     return EXIT_PARTIAL if summary.failed else EXIT_OK
+
+
+def _stopped(error: Exception, config: RunConfig) -> str:
+    """A stop's one line; a file that could not be written says what was kept."""
+    from extractor.files import OutputError
+
+    if not isinstance(error, OutputError):
+        return str(error)
+    written = [p for p in (config.output, config.errors_path) if p and p != "-"]
+    kept = f"{' and '.join(written)} as they were" if written else "nothing written"
+    if config.use_cache:
+        return (
+            f"{error} ({kept}); the answers obtained are cached: run again once it can be written"
+        )
+    return f"{error} ({kept}; --no-cache: the answers obtained are lost)"
+
+
+def _interrupted(out: Any, errors: Any, config: RunConfig) -> str:
+    records = out.count
+    where = out.keep()
+    failed = errors.keep()
+    line = f"interrupted: {records} records written"
+    if where is not None and where != config.output and config.output not in (None, "-"):
+        line += f" to {where} ({config.output}, the previous output, is as it was)"
+    elif where is not None and config.output not in (None, "-"):
+        line += f" to {where}"
+    if failed is not None:
+        line += f"; {errors.count} failures in {failed}"
+    return line + "; run the same command again to resume"
+
+
+def _remove_stale_errors(config: RunConfig, warn: Callable[[str], None]) -> None:
+    from extractor.files import OutputError
+    from extractor.write import remove_stale
+
+    path = config.errors_path
+    try:
+        if remove_stale(path):
+            return
+    except (OSError, OutputError):
+        pass  # a stale file the run cannot remove is no reason to fail a finished run
+    with contextlib.suppress(OSError):
+        if os.path.getsize(path):
+            warn(f"{path} left as it was: no failures, and it is not an errors file of extractor")
 
 
 def _scale_summary(summary: Summary, limiter: RateLimiter | None) -> str:
@@ -427,6 +550,7 @@ def _prepare_only(config: RunConfig, papers: Any, endpoint: str | None, price: A
     from extractor.batch import BatchError, RequestBodies, dry_run, write_requests
     from extractor.cache import ResponseCache
     from extractor.call import LazyCall
+    from extractor.files import OutputError, replacing
     from extractor.pipeline import Pipeline
     from extractor.prompt import load_prompt
 
@@ -439,11 +563,9 @@ def _prepare_only(config: RunConfig, papers: Any, endpoint: str | None, price: A
             _err(dry_run(pipeline, papers, price, batch=config.scale.batch))
             return EXIT_OK
         path = str(config.scale.batch_file)
-        tmp = f"{path}.partial"
-        with open(tmp, "wb") as fh:
+        with replacing(path, binary=True) as fh:
             bodies = RequestBodies(config.model)
             pending = asyncio.run(write_requests(pipeline, papers, bodies, fh.write))
-        os.replace(tmp, path)
         _err(
             f"{pending.new} request lines written to {path} ({pending.cached} cached, "
             f"{pending.over_budget} left out by --max-cost, "
@@ -451,7 +573,7 @@ def _prepare_only(config: RunConfig, papers: Any, endpoint: str | None, price: A
             "vllm run-batch), then `extractor run ... --batch-results RESULTS.jsonl`"
         )
         return EXIT_OK
-    except BatchError as e:
+    except (BatchError, OutputError) as e:
         _err(str(e))
         return EXIT_USAGE
     finally:

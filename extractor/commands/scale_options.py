@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,27 +12,39 @@ from extractor.config import ScaleOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class FiniteFloat(click.FloatRange):
+    """`click.FloatRange` without nan and infinity: nan passes every bound (each comparison
+    is false), and a price of nan or inf made costs NaN (not JSON) and --max-cost never stop."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 _OPTIONS = [
     click.option(
         "--rpm",
-        type=click.FloatRange(min=0, min_open=True),
+        type=FiniteFloat(min=0, min_open=True),
         envvar="EXTRACTOR_RPM",
         help="Requests per minute at most (the provider's x-ratelimit headers are obeyed too).",
     ),
     click.option(
         "--tpm",
-        type=click.FloatRange(min=0, min_open=True),
+        type=FiniteFloat(min=0, min_open=True),
         envvar="EXTRACTOR_TPM",
         help="Tokens per minute at most.",
     ),
     click.option(
         "--price-in",
-        type=click.FloatRange(min=0),
+        type=FiniteFloat(min=0),
         help="Dollars per million input tokens (default: the price table).",
     ),
     click.option(
         "--price-out",
-        type=click.FloatRange(min=0),
+        type=FiniteFloat(min=0),
         help="Dollars per million output tokens (default: the price table).",
     ),
     click.option(
@@ -43,7 +56,7 @@ _OPTIONS = [
     ),
     click.option(
         "--max-cost",
-        type=click.FloatRange(min=0),
+        type=FiniteFloat(min=0),
         help="Dollars: stop cleanly (exit 3, resumable) before spending more.",
     ),
     click.option(
@@ -84,7 +97,7 @@ _OPTIONS = [
     ),
     click.option(
         "--poll-interval",
-        type=click.FloatRange(min=0),
+        type=FiniteFloat(min=0),
         default=30.0,
         show_default=True,
         help="Seconds between looks at running batches.",

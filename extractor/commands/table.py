@@ -20,7 +20,6 @@ import io
 import json
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -39,6 +38,7 @@ from extractor.core.leaderboard import (
     number_text,
     pivot,
 )
+from extractor.files import refuse_same, replacing, write_text
 from extractor.records_io import InputCommand, load_records_for_cli
 from extractor.tables import results_arrow
 
@@ -199,7 +199,8 @@ def _write_parquet(rows: Sequence[ResultRow], path: str) -> None:
     # wide columns would be named by the data, so in Parquet it is the rows behind its cells.
     import pyarrow.parquet as pq  # optional dependency, checked before any work
 
-    pq.write_table(results_arrow(rows), path)
+    with replacing(path, binary=True) as fh:
+        pq.write_table(results_arrow(rows), fh)
 
 
 def _require_pyarrow() -> None:
@@ -366,6 +367,7 @@ def table_command(
         raise InputError(f"--format {fmt} is a leaderboard format of its own: drop --pivot")
     if parquet:
         _require_pyarrow()
+    refuse_same([("table", output), ("Parquet table", parquet)], [records])
     data = build_rows(load_records_for_cli(records), attribute_proposed=attribute_proposed)
     rows = filter_rows(data.rows, benchmarks=benchmarks, metrics=metrics, no_delta=no_delta)
     pv = pivot(rows, unattributed_row=True) if as_pivot else None
@@ -405,6 +407,6 @@ def _render(
 def _emit(text: str, output: str | None, *, to_stdout: bool) -> None:
     """Where the text table goes: the -o file, else stdout (unless only Parquet was asked)."""
     if output:
-        Path(output).write_text(text, encoding="utf-8", newline="")
+        write_text(output, text)
     elif to_stdout:
         click.echo(text, nl=False)
