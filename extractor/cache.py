@@ -7,22 +7,41 @@ key is in neither key nor value: two keys for one endpoint get the same answers.
 
 The value is the model's validated answer before grounding, with its token usage, so
 improving the grounding never costs a request. It carries a format version ("v"); a value of
-another version, or one that cannot be read back as a reply (unpickling fails, a field too
-many or missing, a wrong type), is a miss: the paper is asked again and the entry replaced.
+another version, or one that cannot be read back as a reply (not JSON, a field too many or
+missing, a wrong type), is a miss: the paper is asked again and the entry replaced.
+
+Values are stored as JSON (`JsonDisk`), never as pickles: a cache directory is just files,
+and a pickle planted in one would run code on the next `run` or even `cache stats`. Caches
+written before held pickles of plain data; those are still read, by an unpickler that refuses
+every class and function, so an upgrade does not pay for every answer again.
+
+A cache that cannot be opened (not a database, the wrong tables, a read-only or missing
+directory) is a `CacheError`, with the way out in its message: the run stops before it sends
+anything rather than pay for answers it could not keep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import os
+import pickle
+import re
+import sqlite3
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import diskcache
+import orjson
+from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT, UNKNOWN
 
-from extractor.call import Reply
+from extractor.call import BatchError, FatalError, Reply
 from extractor.config import ModelConfig
 
 # The format of a cached value; bump it whenever `Reply` or its encoding changes.
@@ -166,7 +185,8 @@ class Finished:
     @classmethod
     def decode(cls, value: Any, version: str) -> Finished | None:
         """None unless `value` is exactly a finished record of this format and version."""
-        if type(value) is not tuple or len(value) != 9 or value[0] != RECORD_FORMAT:
+        # a list as JSON gives it back; a tuple from a cache written before (a pickle)
+        if type(value) not in (list, tuple) or len(value) != 9 or value[0] != RECORD_FORMAT:
             return None
         _, got, body, warnings, attempts, tokens_in, tokens_out, batch, cached = value
         if got != version or type(body) is not str or type(batch) is not bool:
@@ -181,18 +201,211 @@ class Finished:
         return cls(version, body, tuple(warnings), attempts, tokens_in, tokens_out, batch, cached)
 
 
+class CacheError(FatalError, BatchError):
+    """The cache directory cannot be used at all: every record would fail the same way, so
+    the run stops (exit 2) with what is wrong and how to recover in one line. `damaged`: the
+    database itself is broken (`cache clear` removes it), not busy or out of reach.
+
+    Both of the existing stop-with-exit-2 errors: a live run stops on a `FatalError`, the
+    paths that only prepare requests (--dry-run, --batch-file) on a `BatchError`."""
+
+    def __init__(self, message: str, *, damaged: bool = False):
+        super().__init__(message)
+        self.damaged = damaged
+
+
+class UnreadableEntry(Exception):
+    """One value that cannot be read back safely: a miss, never a crash or a code path."""
+
+
+class _PlainData(pickle.Unpickler):
+    """Old entries are pickles of dicts, tuples, strings and numbers, none of which needs a
+    global; a pickle that names a class or function is not ours, and loading it could run
+    anything, so every global is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+
+
+def plain_unpickle(data: bytes) -> Any:
+    """A pickle's plain data, or UnreadableEntry: it never imports or calls anything."""
+    try:
+        return _PlainData(io.BytesIO(data)).load()
+    except Exception as e:  # malformed, truncated, a refused global, too deep
+        raise UnreadableEntry(f"not a plain-data pickle ({type(e).__name__})") from None
+
+
+# The value files diskcache writes: two levels of two hex digits, then 28 hex digits.
+_VALUE_FILE = re.compile(r"[0-9a-f]{2}[/\\][0-9a-f]{2}[/\\][0-9a-f]{28}\.val")
+_HEX2 = re.compile(r"[0-9a-f]{2}")
+# What diskcache itself keeps in a cache directory besides those files.
+DB_FILES = ("cache.db", "cache.db-wal", "cache.db-shm", "cache.db-journal")
+
+
+class JsonDisk(diskcache.Disk):
+    """diskcache's serialization, with JSON for values and nothing unpickled unsafely.
+
+    Keys stay diskcache's raw strings, exactly as before, so old entries keep their keys.
+    Values are written as UTF-8 JSON bytes; on reading, bytes are JSON and a pickle (an entry
+    from before) goes through `plain_unpickle`. A row naming a value file outside the cache's
+    own layout (a planted `../../somewhere`) is neither read nor deleted."""
+
+    def __init__(self, directory: str, min_file_size: Any = 2**15, **_settings: Any):
+        # the settings come from the database's own table, which is data like the rest
+        size = min_file_size if type(min_file_size) is int and min_file_size >= 0 else 2**15
+        super().__init__(directory, min_file_size=size, pickle_protocol=0)
+
+    def put(self, key: Any) -> tuple[Any, bool]:
+        if type(key) is not str:
+            raise TypeError("response cache keys are strings")
+        return key, True
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if raw:
+            return bytes(key) if isinstance(key, bytes) else key
+        try:  # a pickled key: written by another program (ours are raw strings)
+            return plain_unpickle(bytes(key))
+        except (UnreadableEntry, TypeError):
+            return None
+
+    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> Any:
+        if read:
+            raise TypeError("the response cache stores JSON values, not files")
+        data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        return super().store(data, False, key=key)
+
+    def _file(self, filename: Any) -> str:
+        if not isinstance(filename, str) or not _VALUE_FILE.fullmatch(filename):
+            raise UnreadableEntry("a value file outside the cache's layout")
+        return os.path.join(self._directory, filename)
+
+    def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
+        if value is None:  # kept in a value file of its own (a big one)
+            with open(self._file(filename), "rb") as fh:
+                data = fh.read()
+        elif isinstance(value, bytes):
+            data = bytes(value)
+        else:
+            return value  # a raw string or number: never a reply, `decode_reply` says so
+        if mode == MODE_PICKLE:
+            return plain_unpickle(data)
+        if mode not in (MODE_RAW, MODE_BINARY, MODE_TEXT):
+            raise UnreadableEntry(f"unknown storage mode {mode!r}")
+        try:
+            # orjson: 4 us a finished record where json takes 22 (a cached rerun reads one a
+            # record); json after it only for what orjson refuses (NaN, as json writes it)
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError):
+            raise UnreadableEntry("not JSON") from None
+
+    def remove(self, file_path: Any) -> None:
+        if isinstance(file_path, str) and _VALUE_FILE.fullmatch(file_path):
+            super().remove(file_path)
+        # anything else a row names is not the cache's to delete
+
+
+def _problem(directory: Path, error: BaseException) -> CacheError:
+    """What is wrong with the cache directory, and the way out, in one line."""
+    text = str(error)
+    flag = f"--cache-dir {directory}"
+    if isinstance(error, sqlite3.OperationalError) and "locked" in text:
+        return CacheError(
+            f"the response cache in {directory} is busy (another run is writing it); wait for "
+            "it, or give another --cache-dir"
+        )
+    if isinstance(error, diskcache.Timeout):
+        return CacheError(f"the response cache in {directory} is busy (another run holds it)")
+    if isinstance(error, (OSError, sqlite3.OperationalError)) and (
+        isinstance(error, OSError) or "readonly" in text or "unable to open" in text
+    ):
+        reason = getattr(error, "strerror", None) or text
+        return CacheError(
+            f"cannot use the response cache in {directory} ({reason}): give a writable "
+            "--cache-dir, or --no-cache"
+        )
+    return CacheError(
+        f"the response cache in {directory} is damaged ({text or type(error).__name__}): "
+        f"`extractor cache clear {flag}` starts it afresh (its answers are lost), or run "
+        "with --no-cache or another --cache-dir",
+        damaged=True,
+    )
+
+
+# Every column diskcache reads: a table of another shape is not a cache of ours.
+_COLUMNS = (
+    "SELECT rowid, key, raw, store_time, expire_time, access_time, access_count, tag, size,"
+    " mode, filename, value FROM Cache LIMIT 1"
+)
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"extractor: warning: {message}", file=sys.stderr)
+
+
 class ResponseCache:
-    def __init__(self, directory: Path):
+    """The answers on disk.
+
+    Opening never raises (the run opens it before it reads its papers); a cache that cannot
+    be used raises its `CacheError` on first use, so the run stops there with that line
+    and exit 2, before any request. `notice` hears, once, that some entry could not be read
+    safely (it is then a miss)."""
+
+    def __init__(self, directory: Path, notice: Callable[[str], None] | None = None):
         self.directory = directory
-        # Many concurrent writers, one process: SQLite's WAL and a long timeout keep a busy
-        # run from failing on "database is locked".
-        self._cache = diskcache.Cache(str(directory), timeout=60, size_limit=2**40)
-        self._pending: dict[str, tuple[Any, ...]] = {}  # finished records not yet written
+        self._notice = notice or _warn_stderr
+        self._noticed = False
+        self._pending: dict[str, Any] = {}  # finished records not yet written
+        self._error: CacheError | None = None
+        self._store: diskcache.Cache | None = None
+        try:
+            if directory.exists() and not directory.is_dir():
+                raise NotADirectoryError(20, "not a directory", str(directory))
+            # Many concurrent writers, one process: SQLite's WAL and a long timeout keep a
+            # busy run from failing on "database is locked".
+            self._store = diskcache.Cache(
+                str(directory), timeout=60, size_limit=2**40, disk=JsonDisk
+            )
+            self._store._sql(_COLUMNS).fetchall()
+        except (sqlite3.Error, OSError, diskcache.Timeout, ValueError, KeyError) as e:
+            # (diskcache raises ValueError and KeyError on settings it does not know)
+            self._error = _problem(directory, e)
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    @property
+    def error(self) -> CacheError | None:
+        """Why this cache cannot be used; None when it can."""
+        return self._error
+
+    @property
+    def _cache(self) -> diskcache.Cache:
+        if self._store is None:
+            assert self._error is not None
+            raise self._error
+        return self._store
+
+    def _failed(self, error: Exception) -> CacheError:
+        return error if isinstance(error, CacheError) else _problem(self.directory, error)
 
     def _read(self, key: str) -> Any:
+        cache = self._cache
         try:
-            return self._cache.get(key)
-        except Exception:  # unpickling a damaged or foreign value: a miss, never a crash
+            return cache.get(key)
+        except (sqlite3.Error, diskcache.Timeout) as e:
+            raise self._failed(e) from None
+        except Exception as e:  # unreadable value (or its file): a miss, never a crash
+            if not self._noticed:
+                self._noticed = True
+                self._notice(
+                    f"an entry of the response cache in {self.directory} could not be read "
+                    f"safely ({e}): treated as not cached, its paper is asked again (later "
+                    "ones are not reported)"
+                )
             return None
 
     def get_reply(self, key: str) -> Reply | None:
@@ -203,12 +416,16 @@ class ResponseCache:
         record never outlives the answer it was made from."""
         record = key + _RECORD
         self._pending.pop(record, None)  # made from the answer this one replaces
-        with self._cache.transact():
-            self._cache.set(key, encode_reply(reply))
-            if finished is not None:
-                self._cache.set(record, finished.encode())
-            else:
-                self._cache.delete(record)
+        cache = self._cache
+        try:
+            with cache.transact():
+                cache.set(key, encode_reply(reply))
+                if finished is not None:
+                    cache.set(record, finished.encode())
+                else:
+                    cache.delete(record)
+        except (sqlite3.Error, diskcache.Timeout) as e:
+            raise self._failed(e) from None
 
     def get_finished(self, key: str, version: str) -> Finished | None:
         """The finished record of the answer under `key`, if one of `version` is kept."""
@@ -227,34 +444,39 @@ class ResponseCache:
         one that cannot be written (a locked database, a full disk) is made again next time;
         the answers themselves are written by `set_reply`, which does raise."""
         pending, self._pending = self._pending, {}
-        if pending:
+        if pending and self._store is not None:
             try:
-                with self._cache.transact():
+                with self._store.transact():
                     for record, value in pending.items():
-                        self._cache.set(record, value)
+                        self._store.set(record, value)
             except Exception:
                 pass
 
     def stats(self) -> dict[str, Any]:
         entries = records = 0
         tokens_in = tokens_out = unreadable = 0
-        for key in self._cache.iterkeys():
-            if isinstance(key, str) and key.endswith(_RECORD):
-                records += 1  # derived from an answer, counted apart
-                continue
-            entries += 1
-            reply = decode_reply(self._read(key))
-            if reply is None:
-                unreadable += 1
-                continue
-            tokens_in += reply.input_tokens
-            tokens_out += reply.output_tokens
+        cache = self._cache
+        try:
+            for key in cache.iterkeys():
+                if isinstance(key, str) and key.endswith(_RECORD):
+                    records += 1  # derived from an answer, counted apart
+                    continue
+                entries += 1
+                reply = decode_reply(self._read(key)) if isinstance(key, str) else None
+                if reply is None:
+                    unreadable += 1
+                    continue
+                tokens_in += reply.input_tokens
+                tokens_out += reply.output_tokens
+            size = cache.volume()
+        except (sqlite3.Error, diskcache.Timeout) as e:
+            raise self._failed(e) from None
         return {
             "directory": str(self.directory),
             "entries": entries,
             "records": records,
             "unreadable": unreadable,
-            "size_bytes": self._cache.volume(),
+            "size_bytes": size,
             "input_tokens": tokens_in,
             "output_tokens": tokens_out,
         }
@@ -262,12 +484,49 @@ class ResponseCache:
     def clear(self) -> int:
         """Delete everything; the number of answers deleted (records made from them go too)."""
         self._pending.clear()
-        answers = sum(1 for key in self._cache.iterkeys() if not str(key).endswith(_RECORD))
-        self._cache.clear()
+        cache = self._cache
+        try:
+            answers = sum(1 for key in cache.iterkeys() if not str(key).endswith(_RECORD))
+            cache.clear()
+        except (sqlite3.Error, diskcache.Timeout) as e:
+            raise self._failed(e) from None
         return answers
 
     def close(self) -> None:
         try:
             self.flush()
         finally:
-            self._cache.close()
+            if self._store is not None:
+                self._store.close()
+
+
+def remove_cache_files(directory: Path) -> list[Path]:
+    """Delete a cache that cannot be opened: the database and its journals, and the value
+    files in diskcache's own layout (`ab/cd/<28 hex>.val`), with the folders they leave
+    empty. Nothing else in the directory is touched: it may be a folder the user shares
+    with other files. The paths removed."""
+    removed: list[Path] = []
+    for name in DB_FILES:
+        path = directory / name
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            removed.append(path)
+    for top in sorted(directory.iterdir()) if directory.is_dir() else ():
+        if not (_HEX2.fullmatch(top.name) and top.is_dir() and not top.is_symlink()):
+            continue
+        for sub in sorted(top.iterdir()):
+            if not (_HEX2.fullmatch(sub.name) and sub.is_dir() and not sub.is_symlink()):
+                continue
+            for value in sorted(sub.iterdir()):
+                relative = f"{top.name}/{sub.name}/{value.name}"
+                if _VALUE_FILE.fullmatch(relative) and value.is_file() and not value.is_symlink():
+                    value.unlink()
+                    removed.append(value)
+            _rmdir_if_empty(sub)
+        _rmdir_if_empty(top)
+    return removed
+
+
+def _rmdir_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):  # something of the user's is in it: it stays
+        path.rmdir()

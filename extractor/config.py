@@ -73,6 +73,7 @@ class RunConfig:
     output: str | None = None
     errors: str | None = None
     input_format: str | None = None
+    encoding: str = "utf-8"  # the inputs' (a byte-order mark overrides it)
     concurrency: int = 8
     limit: int | None = None
     use_cache: bool = True

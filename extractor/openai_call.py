@@ -24,6 +24,7 @@ import contextvars
 import email.utils
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -315,6 +316,41 @@ class _RepeatedTimeouts(stop_base):
         )
 
 
+# A key-like token: a key as servers echo it, whole, cut short or masked ("sk-proj-****wxyz").
+_KEY_TOKEN = re.compile(r"\b(?:sk|pk|key)-[A-Za-z0-9_\-*.]{4,}")
+_FRAGMENT = 12  # a piece of the key this long is the key's, not a word of the paper
+
+
+def _scrub_text(text: str, secret: str) -> str:
+    if secret in text:
+        text = text.replace(secret, "[REDACTED]")
+
+    def hide(m: re.Match[str]) -> str:
+        token = m.group()
+        # only tokens that are this key's: masked, or a long enough piece of it ("key-value
+        # retrieval" is a task, not a secret)
+        masked = "*" in token or "..." in token
+        if masked or (len(token) >= _FRAGMENT and token.rstrip(".") in secret):
+            return "[REDACTED]"
+        return token
+
+    return _KEY_TOKEN.sub(hide, text) if "-" in text else text
+
+
+def scrub_secret(value: Any, secret: str | None) -> Any:
+    """`value` (an answer's JSON: dicts, lists, strings) with the API key and its masked or
+    cut-short echoes replaced, as errors already are (`logs.redact`)."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return _scrub_text(value, secret)
+    if isinstance(value, dict):
+        return {k: scrub_secret(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_secret(v, secret) for v in value]
+    return value
+
+
 class OpenAICall:
     """`ModelCall` against any OpenAI-compatible endpoint, through instructor.
 
@@ -496,7 +532,8 @@ class OpenAICall:
                 self._fall_back(unsupported)
                 continue  # the same record, in the mode now in force
             return Reply(
-                extraction=extraction.model_dump(mode="json"),
+                # before the cache or any output sees it: a server may echo the key back
+                extraction=scrub_secret(extraction.model_dump(mode="json"), self.config.api_key),
                 attempts=account.requests,
                 input_tokens=account.input_tokens,
                 output_tokens=account.output_tokens,

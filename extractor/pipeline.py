@@ -195,7 +195,7 @@ class Pipeline:
                 prepared = self.stages.prepare(paper)
                 # A cached answer is finished on the spot: no task, no scheduling, which is
                 # most of what a record costs when a rerun is served from the cache.
-                slot: Slot | None = self._lookup(prepared)
+                slot: Slot | None = _rejected(paper) or self._lookup(prepared)
                 if slot is not None:
                     pass
                 elif self.config.cache_only:
@@ -333,3 +333,11 @@ class Pipeline:
         if self.cache is not None and finished is not None:
             self.cache.set_finished(key, finished)
         return outcome
+
+
+def _rejected(paper: Paper) -> Outcome | None:
+    """The error record of a paper its reader found unusable (an id that names another paper
+    already): it goes to the errors file, and nothing is sent for it."""
+    if paper.problem is None:
+        return None
+    return Outcome(error=error_record(paper, "input_error", paper.problem, 0))

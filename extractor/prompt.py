@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -33,6 +34,24 @@ _USER = "user.md"
 _NUMBERS = "numbers.md"
 _BEFORE, _AFTER = 70, 45  # characters of context around a listed number
 
+# The tags that delimit the data blocks of the user message (user.md, numbers.md). In the
+# paper's own text one would end its block early, and what follows would read as ours; the
+# "<" of any such tag in the data is written "&lt;", so the model still sees what was there.
+_DELIMITER = re.compile(r"<(?=\s*/?\s*(?:paper|numbers)\b)", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def neutralise(text: str) -> str:
+    """`text` as data inside a block: it cannot open or close one (a normal text, with none
+    of those tags, comes back as it is, so its prompt and cache key do not change)."""
+    return _DELIMITER.sub("&lt;", text) if "<" in text else text
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """The template with each `{name}` of `values` replaced, in one pass over the template:
+    text put in is never scanned again, so a title holding "{abstract}" stays that title."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group()), template)
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -49,14 +68,13 @@ class Prompt:
         return self.results == "anchored"
 
     def render_paper(self, title: str, abstract: str, numbers: Sequence[Number] = ()) -> str:
-        paper = self.user_template.replace("{title}", title).replace("{abstract}", abstract)
+        paper = fill(
+            self.user_template, {"title": neutralise(title), "abstract": neutralise(abstract)}
+        )
         if not self.anchored:
             return paper
-        return (
-            paper
-            + "\n"
-            + self.numbers_template.replace("{numbers}", render_numbers(title, abstract, numbers))
-        )
+        listed = render_numbers(title, abstract, numbers)
+        return paper + "\n" + fill(self.numbers_template, {"numbers": neutralise(listed)})
 
     def messages(
         self, title: str, abstract: str, numbers: Sequence[Number] = ()

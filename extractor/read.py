@@ -7,64 +7,217 @@ problems with a whole input are `InputError`s, which stop the run before anythin
 
 from __future__ import annotations
 
+import codecs
 import csv
+import dataclasses
 import io
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 from extractor.core.jsonl import InputError, json_objects
 from extractor.core.paper import Paper, paper_id
 
 FORMATS = ("papers", "jsonl", "csv")
+DEFAULT_ENCODING = "utf-8"
 Warn = Callable[[str], None]
 
 _HEAD_BYTES = 64 * 1024
+# A file this small is checked whole before the run starts, so a stray byte near its end
+# stops the run before anything is paid for; past it (a metadata dump of gigabytes) the
+# check goes with the reading, and stops the run where the byte is.
+_CHECK_WHOLE = 64 * 1024 * 1024
+_CHUNK = 1 << 20
+# A line this long is no paper (an abstract is cut to 20,000 characters for the prompt): read
+# whole, a file without line breaks would take all the memory there is.
+_MAX_LINE = 64 * 1024 * 1024
+# Byte-order marks: a UTF-8 one is dropped; UTF-16/32 ones name the encoding (longest first:
+# the UTF-32 LE mark begins with the UTF-16 LE one).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)  # fmt: skip
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")  # where an old Mac line (CR alone) ends
 
 
 @dataclass
 class ReadStats:
-    read: int = 0
-    duplicates: int = 0
+    read: int = 0  # papers yielded, those with a problem included
+    duplicates: int = 0  # the same id and text again: skipped
     skipped: int = 0
-    ids: set[str] = field(default_factory=set)
+    conflicts: int = 0  # the same id with another text: yielded with a problem
+    # each id seen, with the hash of the text that first had it
+    ids: dict[str, int] = field(default_factory=dict)
 
 
-def _open_text(path: str) -> TextIO:
+def check_encoding(name: str) -> str:
+    """The codec's canonical name; ValueError for a name Python does not know."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise ValueError(f"unknown encoding {name!r}") from None
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    # lines can then be cut at b"\n" before decoding, and an error placed to the byte
+    try:
+        return '\n{",a'.encode(encoding) == b'\n{",a'
+    except (UnicodeError, LookupError):
+        return False
+
+
+class _Prefixed(io.RawIOBase):
+    """`head` (bytes already read to look for a mark) and then the rest of `stream`."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+def _not_text(
+    path: str, encoding: str, offset: int | None, line: int, around: bytes = b""
+) -> InputError:
+    if b"\x00" in around:  # NULs and bytes that are no text: not a text file at all
+        return InputError(f"{path}: not a text file (binary content)")
+    name = "UTF-8" if encoding == "utf-8" else encoding
+    where = f"at byte {offset} (line {line})" if offset is not None else f"in line {line}"
+    return InputError(
+        f"{path}: not {name} text {where}: give the file's encoding with --encoding "
+        "(e.g. --encoding latin-1), or convert it to UTF-8"
+    )
+
+
+def _decoded(stream: BinaryIO, path: str, encoding: str) -> Generator[str, None, None]:
+    """The lines of a byte stream as text, split where `open(newline="")` splits them (LF,
+    CRLF, CR), ends kept. A byte-order mark is dropped (a UTF-16/32 one decides the
+    encoding); bytes that are not text in the encoding are an InputError naming the byte."""
+    with stream:
+        start = stream.read(4)
+        skip = 0
+        for bom, named in _BOMS:
+            if start.startswith(bom):
+                skip, encoding = len(bom), named
+                break
+        if not _ascii_compatible(encoding):
+            # UTF-16/32: decoded by the text layer, which knows where its units start
+            # (the mark stays in: the codec reads it to learn the byte order)
+            raw = io.BufferedReader(_Prefixed(start, stream))
+            text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+            number = 0
+            try:
+                for number, line in enumerate(text, 1):  # noqa: B007
+                    yield line
+            except UnicodeDecodeError:
+                raise _not_text(path, encoding, None, number + 1) from None
+            return
+        binary = io.BufferedReader(_Prefixed(start[skip:], stream), _CHUNK)
+        offset, number = skip, 0
+        while raw_line := binary.readline(_MAX_LINE + 1):
+            number += 1
+            if len(raw_line) > _MAX_LINE:
+                raise InputError(
+                    f"{path}: line {number} is over {_MAX_LINE >> 20} MB, no record is that long"
+                    " (a file without line breaks?)"
+                )
+            try:
+                line = raw_line.decode(encoding)
+            except UnicodeDecodeError as e:
+                raise _not_text(path, encoding, offset + e.start, number, raw_line) from None
+            offset += len(raw_line)
+            if "\r" in line and len(parts := [p for p in _LONE_CR.split(line) if p]) > 1:
+                number += len(parts) - 1
+                yield from parts
+            else:
+                yield line
+
+
+def _check_whole(path: Path, encoding: str) -> None:
+    """Decode the whole file once (no lines, no objects: ~1 GB/s): a byte that is not text
+    stops the run here, before anything is sent."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    offset = 0
+    with path.open("rb") as fh:
+        head = fh.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            fh.seek(3)
+            offset = 3
+        elif any(head.startswith(bom) for bom, _ in _BOMS):
+            return  # UTF-16/32: checked as it is read
+        else:
+            fh.seek(0)
+        pending = b""
+        while chunk := fh.read(_CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                data = pending + chunk
+                where = offset - len(pending) + e.start - (len(e.object) - len(data))
+                raise _not_text(str(path), encoding, where, _line_at(path, where), data) from None
+            pending = decoder.getstate()[0]
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            where = offset - len(pending)
+            raise _not_text(str(path), encoding, where, _line_at(path, where)) from None
+
+
+def _line_at(path: Path, offset: int) -> int:
+    # counted only for the message: the check itself counts nothing
+    with path.open("rb") as fh:
+        return fh.read(offset).count(b"\n") + 1
+
+
+def _open_text(path: str, encoding: str = DEFAULT_ENCODING) -> Generator[str, None, None]:
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
+        return _decoded(sys.stdin.buffer, "-", encoding)
     p = Path(path)
     if not p.exists():
         raise InputError(f"{path}: no such file")
     if p.is_dir():
         raise InputError(f"{path}: is a directory, not a file")
     try:
-        return p.open(encoding="utf-8", errors="replace", newline="")
+        if p.is_file() and p.stat().st_size <= _CHECK_WHOLE and _ascii_compatible(encoding):
+            _check_whole(p, encoding)
+        return _decoded(p.open("rb"), path, encoding)
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from e
 
 
-def _head_lines(stream: TextIO) -> list[str]:
-    lines: list[str] = []
-    size = 0
-    while size < _HEAD_BYTES:
-        line = stream.readline()
-        if not line:
-            break
-        lines.append(line)
-        size += len(line)
-    return lines
-
-
 def _looks_binary(head: str) -> bool:
-    if "\x00" in head:
-        return True
-    # U+FFFD is what undecodable bytes became; a few are a mojibake'd file, many are not text.
-    return head.count("\ufffd") > max(8, len(head) // 100)
+    return "\x00" in head
+
+
+def _binary_error(path: str, head: str) -> InputError:
+    if head.count("\x00") * 3 >= len(head):
+        # every other byte NUL: UTF-16 without its mark
+        return InputError(
+            f"{path}: not a text file in UTF-8 (NUL bytes; UTF-16 without a byte-order mark?):"
+            " give --encoding utf-16-le (or utf-16-be), or convert it to UTF-8"
+        )
+    line = head.count("\n", 0, head.index("\x00")) + 1
+    return InputError(f"{path}: not a text file (a NUL byte in line {line})")
 
 
 def detect_format(head: str, path: str) -> str:
@@ -82,26 +235,36 @@ def detect_format(head: str, path: str) -> str:
     return "papers"
 
 
-def open_input(path: str, fmt: str | None) -> tuple[str, Iterator[str]]:
+def open_input(
+    path: str, fmt: str | None, encoding: str = DEFAULT_ENCODING
+) -> tuple[str, Iterator[str]]:
     """Check one input and return its format and its lines, without reading it all."""
-    stream = _open_text(path)
+    lines = _open_text(path, encoding)
+    head: list[str] = []
+    size = 0
     try:
-        head = _head_lines(stream)
+        for line in lines:
+            head.append(line)
+            size += len(line)
+            if size >= _HEAD_BYTES:
+                break
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from e
     text = "".join(head)
     if not text.strip():
-        stream.close()
+        lines.close()
         raise InputError(f"{path}: empty input")
     if _looks_binary(text):
-        stream.close()
-        raise InputError(f"{path}: not a text file (binary content)")
-    return fmt or detect_format(text, path), chain(head, _rest(stream))
+        lines.close()
+        raise _binary_error(path, text)
+    return fmt or detect_format(text, path), chain(head, _rest(path, lines))
 
 
-def _rest(stream: TextIO) -> Iterator[str]:
-    with stream:
-        yield from stream
+def _rest(path: str, lines: Iterator[str]) -> Iterator[str]:
+    try:
+        yield from lines
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from e
 
 
 # -- papers pages -------------------------------------------------------------------------
@@ -184,36 +347,50 @@ def read_jsonl(lines: Iterable[str], path: str, warn: Warn) -> Iterator[Paper]:
 
 
 def read_csv(lines: Iterable[str], path: str, warn: Warn) -> Iterator[Paper]:
-    csv.field_size_limit(2**31 - 1)
+    csv.field_size_limit(2**31 - 1)  # an abstract may be a pasted full text
     reader = csv.reader(lines)
-    header = next(reader, None) or []
-    columns = [h.strip().lower() for h in header]
-    if "abstract" not in columns:
-        raise InputError(
-            f"{path}: CSV header has no 'abstract' column (found: {', '.join(header)})"
-        )
-    start = reader.line_num + 1
-    for row in reader:
-        if any(cell.strip() for cell in row):
-            paper = _from_fields(dict(zip(columns, row, strict=False)), path, start, warn)
-            if paper is not None:
-                yield paper
+    try:
+        header = next(reader, None) or []
+        columns = [h.strip().lstrip("\ufeff").lower() for h in header]
+        if "abstract" not in columns:
+            found = ", ".join(header)
+            found = found if len(found) <= 200 else found[:200] + "..."
+            raise InputError(f"{path}: CSV header has no 'abstract' column (found: {found})")
         start = reader.line_num + 1
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                paper = _from_fields(dict(zip(columns, row, strict=False)), path, start, warn)
+                if paper is not None:
+                    yield paper
+            start = reader.line_num + 1
+    except csv.Error as e:  # what the csv module cannot parse at all
+        raise InputError(f"{path}:{reader.line_num}: not CSV ({e})") from None
 
 
 _READERS = {"papers": read_papers_page, "jsonl": read_jsonl, "csv": read_csv}
 
 
 def read_inputs(
-    paths: list[str], fmt: str | None, warn: Warn, stats: ReadStats | None = None
+    paths: list[str],
+    fmt: str | None,
+    warn: Warn,
+    stats: ReadStats | None = None,
+    *,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Iterator[Paper]:
     """All papers of all inputs, in order, each distinct paper once.
 
     Every input is opened and checked before the first paper is yielded, so a typo in the
     last of ten paths stops the run before any request is paid for.
+
+    A duplicate is the same id with the same text (the same paper listed twice): it is
+    skipped and counted. The same id with another text is two papers that cannot both be
+    that id: the later one is yielded with a `problem`, which makes it an error record
+    (nothing is sent for it), never dropped unseen.
     """
-    opened = [(path, *open_input(path, fmt)) for path in paths]
+    opened = [(path, *open_input(path, fmt, encoding)) for path in paths]
     stats = stats if stats is not None else ReadStats()
+    seen = stats.ids
 
     def skipped(message: str) -> None:  # every reader warning is a record left out
         stats.skipped += 1
@@ -221,9 +398,24 @@ def read_inputs(
 
     for path, input_fmt, lines in opened:
         for paper in _READERS[input_fmt](lines, path, skipped):
-            if paper.id in stats.ids:
+            text = hash((paper.title, paper.abstract))  # the exact text, in 60 ns
+            first = seen.get(paper.id)
+            if first is None:
+                seen[paper.id] = text
+            # An id derived from the text (none given) is the hash of its canonical form: the
+            # same paper again, re-wrapped. Derived again only here (~17 us a paper).
+            elif first == text or paper.id == paper_id(paper.title, paper.abstract):
                 stats.duplicates += 1
                 continue
-            stats.ids.add(paper.id)
+            else:
+                stats.conflicts += 1
+                paper = dataclasses.replace(paper, problem=_conflict(paper.id))
             stats.read += 1
             yield paper
+
+
+def _conflict(paper_id: str) -> str:
+    return (
+        f"id {paper_id!r} is already another paper's (another title or abstract earlier in "
+        "the input): give each paper its own id"
+    )

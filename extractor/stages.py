@@ -117,8 +117,17 @@ class Prepared:
 
     @cached_property
     def facts(self) -> PaperFacts:
-        # What the text says, computed once for the prompt and the grounding.
-        return analyze(self.paper.title, self.paper.abstract)
+        # What the text the prompt shows says, computed once for the prompt and the grounding:
+        # the model saw nothing past the cut, and a pasted text of megabytes is then never
+        # walked whole by a stage. The cut text is the abstract's start: offsets are the same.
+        facts = analyze(self.paper.title, self.abstract)
+        last = facts.numbers[-1] if facts.numbers else None
+        if last is not None and not self.whole and last.end == len(self.abstract):
+            after = self.paper.abstract[last.end : last.end + 2]
+            if after[:1].isdigit() or (after[:1] in ".," and after[1:].isdigit()):
+                # a number the cut went through ("91.|5"): not one the text holds
+                facts = dataclasses.replace(facts, numbers=facts.numbers[:-1])
+        return facts
 
     @property
     def shown_numbers(self) -> list[Number]:

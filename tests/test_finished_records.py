@@ -153,10 +153,14 @@ GOOD = (2, "v1", "{}", [], 1, 1, 1, False, 0)
     ],
 )
 def test_a_malformed_record_is_a_miss_never_a_crash(tmp_path: Path, value: Any) -> None:
+    import diskcache
+
     cache = ResponseCache(tmp_path / "c")
     cache._cache.set("good.record", GOOD)
     assert cache.get_finished("good", "v1") is not None  # the shape the others break
-    cache._cache.set("k.record", value)
+    # written as a cache from before JSON would have it (a pickle), to reach every shape
+    with diskcache.Cache(str(tmp_path / "c")) as old:
+        old.set("k.record", value)
     assert cache.get_finished("k", "v1") is None
     cache.close()
 

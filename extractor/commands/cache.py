@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -15,6 +16,11 @@ _dir_option = click.option(
 )  # fmt: skip
 
 
+def _stop(message: str) -> None:
+    click.echo(f"extractor: {message}", err=True)
+    sys.exit(2)
+
+
 @click.group("cache")
 def cache_group() -> None:
     """Inspect or clear the response cache."""
@@ -25,11 +31,13 @@ def cache_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def stats_command(cache_dir: Path | None, as_json: bool) -> None:
     """Entries, size on disk and the tokens the cached answers cost."""
-    from extractor.cache import ResponseCache
+    from extractor.cache import CacheError, ResponseCache
 
     cache = ResponseCache(cache_dir or default_cache_dir())
     try:
         stats = cache.stats()
+    except CacheError as e:
+        _stop(str(e))
     finally:
         cache.close()
     if as_json:
@@ -43,15 +51,31 @@ def stats_command(cache_dir: Path | None, as_json: bool) -> None:
 @_dir_option
 @click.option("-y", "--yes", is_flag=True, help="Do not ask.")
 def clear_command(cache_dir: Path | None, yes: bool) -> None:
-    """Delete every cached answer (the next run pays for them again)."""
-    from extractor.cache import ResponseCache
+    """Delete every cached answer (the next run pays for them again).
+
+    A cache too damaged to open is removed file by file: its database and the value files
+    it wrote, nothing else in the directory."""
+    from extractor.cache import CacheError, ResponseCache, remove_cache_files
 
     directory = cache_dir or default_cache_dir()
+    if directory.exists() and not directory.is_dir():
+        _stop(f"{directory} is a file, not a cache directory: nothing removed")
     if not yes:
         click.confirm(f"Delete all cached answers in {directory}?", abort=True)
     cache = ResponseCache(directory)
     try:
         removed = cache.clear()
+    except CacheError as e:
+        if not e.damaged:  # busy, read-only: the cache itself is fine, or not ours to wipe
+            _stop(str(e))
+        cache.close()
+        try:
+            files = remove_cache_files(directory)
+        except OSError as oe:
+            _stop(f"cannot remove the damaged cache in {directory} ({oe.strerror}: {oe.filename})")
+        count = f"{len(files)} file{'' if len(files) == 1 else 's'}"
+        click.echo(f"removed the damaged cache in {directory} ({count})", err=True)
+        return
     finally:
         cache.close()
     click.echo(f"removed {removed} entries from {directory}", err=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from extractor.call import ModelCall
+from extractor.commands.encoding_option import encoding_option
 from extractor.commands.scale_options import FiniteFloat, scale_config, scale_options
 from extractor.config import (
     DEFAULT_LOCAL_MODEL,
@@ -106,6 +107,7 @@ def _err(message: str) -> None:
     type=click.Choice(["papers", "jsonl", "csv"]),
     help="Input format (default: detected).",
 )
+@encoding_option
 @click.option(
     "--mode",
     type=click.Choice(MODES),
@@ -186,7 +188,7 @@ def run_command(
     results_mode: str | None, labels: str,
     temperature: float, max_tokens: int, timeout: float | None, retries: int, reasks: int,
     keep_ungrounded: bool, quiet: bool, cache_only: bool, verbose: bool,
-    engine: str = "local", actors: int = 2, **scale: Any,
+    engine: str = "local", actors: int = 2, encoding: str = "utf-8", **scale: Any,
 ) -> None:  # fmt: skip
     """Extract from INPUT files (papers pages, JSONL or CSV; - for stdin).
 
@@ -241,7 +243,7 @@ def run_command(
         )  # fmt: skip
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
-    config = dataclasses.replace(config, scale=scaling)
+    config = dataclasses.replace(config, scale=scaling, encoding=encoding)
     if engine == "ray":
         from extractor.commands.ray_engine import execute_ray
         from extractor.files import Locks
@@ -362,7 +364,9 @@ def _execute(config: RunConfig, locks: Any) -> int:
     stats = ReadStats()
     try:
         # Opening checks every input, so bad paths fail before a server starts or a request is paid.
-        papers = read_inputs(config.inputs, config.input_format, warn, stats)
+        papers = read_inputs(
+            config.inputs, config.input_format, warn, stats, encoding=config.encoding
+        )
         first = next(papers, None)
     except InputError as e:
         _err(str(e))
@@ -625,13 +629,21 @@ async def _batch_run(
             base_url=config.model.base_url,
             max_retries=2,
         )
-        papers = read_inputs(config.inputs, config.input_format, lambda _m: None, ReadStats())
+        papers = read_inputs(
+            config.inputs,
+            config.input_format,
+            lambda _m: None,
+            ReadStats(),
+            encoding=config.encoding,
+        )
         await BatchRunner(config, client, state, store, notify).run(pipeline, papers)
     pipeline.answers = store
     try:
         # The final pass counts and warns, as a live run's only pass does.
         stats.__dict__.update(ReadStats().__dict__)
-        papers = read_inputs(config.inputs, config.input_format, warn, stats)
+        papers = read_inputs(
+            config.inputs, config.input_format, warn, stats, encoding=config.encoding
+        )
         return await pipeline.run(papers, out, errors, progress)
     finally:
         store.close()
@@ -645,7 +657,9 @@ def _count_in_background(config: RunConfig, progress: Progress) -> None:
     def count() -> None:
         stats = ReadStats()
         try:
-            for _ in read_inputs(config.inputs, config.input_format, lambda _m: None, stats):
+            for _ in read_inputs(
+                config.inputs, config.input_format, lambda _m: None, stats, encoding=config.encoding
+            ):
                 pass
         except Exception:  # the run itself reports bad input; the bar just goes without a total
             return

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -217,7 +217,7 @@ class Text:
     that appears only inside a URL is not listed).
     """
 
-    __slots__ = ("_folded", "blocked", "field", "text", "urls")
+    __slots__ = ("_folded", "_ranges", "blocked", "field", "text", "urls")
 
     def __init__(
         self,
@@ -231,6 +231,7 @@ class Text:
         self.blocked = tuple(blocked)
         self.urls = tuple(urls)
         self._folded: Folded | None = None
+        self._ranges: dict[bool, tuple[list[int], list[int]]] = {}
 
     def folded(self) -> Folded:
         if self._folded is None:
@@ -242,9 +243,26 @@ class Text:
         return bool(self.blocked or (outside_urls and self.urls))
 
     def is_blocked(self, start: int, end: int, outside_urls: bool = False) -> bool:
-        if any(start < b and a < end for a, b in self.blocked):
-            return True
-        return outside_urls and any(start < b and a < end for a, b in self.urls)
+        # A bisect in the ranges' union: asking each range made a name repeated in a long,
+        # much-blocked text quadratic (each of its occurrences asked every range).
+        starts, ends = self._ranges.get(outside_urls) or self._union(outside_urls)
+        i = bisect_left(starts, end) - 1  # the last range that starts before `end`
+        return i >= 0 and ends[i] > start
+
+    def _union(self, outside_urls: bool) -> tuple[list[int], list[int]]:
+        ranges = sorted((*self.blocked, *(self.urls if outside_urls else ())))
+        starts: list[int] = []
+        ends: list[int] = []
+        for a, b in ranges:
+            if a >= b:
+                continue  # empty: overlaps nothing
+            if ends and a < ends[-1]:
+                ends[-1] = max(ends[-1], b)
+            else:
+                starts.append(a)
+                ends.append(b)
+        self._ranges[outside_urls] = (starts, ends)
+        return starts, ends
 
 
 def _find(hay: str, needle: str, whole_word: bool, start: int = 0) -> int:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from extractor.core.align import (
@@ -136,15 +137,32 @@ class _Grounder:
     def why_missing(self, needle: str, *, fuzzy: bool = False) -> str:
         """Why `needle` was not found: worth telling apart when it does stand in the text."""
         name = not fuzzy  # names: whole words, outside URLs; evidence: fuzzy, anywhere
-        if self.blocked:
-            open_texts = [Text(t.field, t.text, urls=t.urls) for t in self.names]
-            if locate(needle, open_texts, whole_word=name, outside_urls=name, fuzzy=fuzzy):
-                return "found only inside instruction-like text"
-        if name and (self.urls["title"] or self.urls["abstract"]):
-            plain = [Text(t.field, t.text) for t in self.names]
-            if locate(needle, plain, whole_word=True):
-                return "found only inside a URL"
+        if self.blocked and locate(
+            needle, self._open, whole_word=name, outside_urls=name, fuzzy=fuzzy
+        ):
+            return "found only inside instruction-like text"
+        if (
+            name
+            and (self.urls["title"] or self.urls["abstract"])
+            and locate(needle, self._plain, whole_word=True)
+        ):
+            return "found only inside a URL"
         return "not found in the text"
+
+    # The texts without their blocked ranges (and without their URLs), made once a record:
+    # made for each item missing, each folded the whole text again.
+    @cached_property
+    def _open(self) -> list[Text]:
+        return self._copies([Text(t.field, t.text, urls=t.urls) for t in self.names])
+
+    @cached_property
+    def _plain(self) -> list[Text]:
+        return self._copies([Text(t.field, t.text) for t in self.names])
+
+    def _copies(self, texts: list[Text]) -> list[Text]:
+        for copy, of in zip(texts, self.names, strict=True):
+            copy._folded = of._folded  # the same text folds the same: folded once, if ever
+        return texts
 
     def miss(self, what: str, reason: str) -> bool:
         """Report an ungrounded item; True when it is kept."""

@@ -13,6 +13,7 @@ names its own models, benchmarks, results and code, which must still ground.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 
 from extractor.core.normalize import lower_keep_offsets
 
@@ -95,12 +96,33 @@ def _sentence_start(text: str, pos: int) -> int:
     return start
 
 
+class _Ends:
+    """`_sentence_end` for one text, remembering its last search: the hits come in reading
+    order, so most asks fall before the end already found, and a text with no sentence end
+    is then scanned once, not once per hit (which was quadratic)."""
+
+    __slots__ = ("_from", "_match", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._from = -1
+        self._match: re.Match[str] | None = None
+
+    def __call__(self, text: str, pos: int) -> int:
+        m = self._match
+        # the first end at or after `pos` is the one found from an earlier position, when
+        # `pos` is not past it: no end lies between (the search would have found it)
+        if not (0 <= self._from <= pos and (m is None or pos <= m.start())):
+            m = self._match = _SENTENCE_END.search(self.text, pos)
+            self._from = pos
+        if m is None:
+            return len(self.text)
+        return m.end() if m.group()[0] in ".!?" else m.start()
+
+
 def _sentence_end(text: str, pos: int) -> int:
     """Where the sentence holding `pos` ends: after its final punctuation, or at a blank line."""
-    m = _SENTENCE_END.search(text, pos)
-    if m is None:
-        return len(text)
-    return m.end() if m.group()[0] in ".!?" else m.start()
+    return _Ends(text)(text, pos)
 
 
 def _next_start(text: str, end: int) -> int:
@@ -131,7 +153,8 @@ def _quoted(text: str, hit: int) -> tuple[int, int] | None:
     """The innermost quotation around `hit` ("...", “...”, '...', ‘...’, ``...''), from its
     opening to its closing mark, within the paragraph and `_QUOTE_REACH` of the hit; None when
     the hit is not quoted."""
-    lo = max(text.rfind("\n\n", 0, hit) + 1, hit - _QUOTE_REACH)
+    # (a blank line further back than the reach changes nothing: not looked for)
+    lo = max(text.rfind("\n\n", max(0, hit - _QUOTE_REACH), hit) + 1, hit - _QUOTE_REACH)
     hi = text.find("\n\n", hit, hit + _QUOTE_REACH)
     hi = min(len(text), hit + _QUOTE_REACH) if hi < 0 else hi
     best: tuple[int, int] | None = None
@@ -165,7 +188,7 @@ def _quoted(text: str, hit: int) -> tuple[int, int] | None:
     return best
 
 
-def _span(text: str, low: str, hit: int) -> list[tuple[int, int]]:
+def _span(text: str, low: str, hit: int, sentence_end: _Ends) -> list[tuple[int, int]]:
     """The instruction-like ranges for the trigger at `hit`."""
     quote = _quoted(text, hit)
     if quote is not None:
@@ -175,15 +198,15 @@ def _span(text: str, low: str, hit: int) -> list[tuple[int, int]]:
         start, end = quote
         from_sentence_start = _sentence_start(text, start) == start
         if from_sentence_start and _ORDER_AFTER_QUOTE.match(low, end):
-            end = _sentence_end(text, end)
-        after = _sentence_end(text, max(start, end - 2))
+            end = sentence_end(text, end)
+        after = sentence_end(text, max(start, end - 2))
     else:
         # From the trigger, or from the start of its sentence when that sentence gives orders
         # ("Ignore ...", "Report X and ignore ..."), to the end of the sentence.
         sentence = _sentence_start(text, hit)
         from_sentence_start = sentence == hit or _addresses_model(low, sentence)
         start = sentence if from_sentence_start else hit
-        end = after = _sentence_end(text, hit)
+        end = after = sentence_end(text, hit)
     ranges = [(start, end)]
     # Sentences around it that go on addressing the model join it; prose ends it.
     if from_sentence_start:
@@ -198,9 +221,9 @@ def _span(text: str, low: str, hit: int) -> list[tuple[int, int]]:
         ranges[0] = (start, end)
     nxt = _next_start(text, after)
     if _addresses_model(low, nxt):
-        stop = _sentence_end(text, nxt)
+        stop = sentence_end(text, nxt)
         while _addresses_model(low, s := _next_start(text, stop)):
-            stop = _sentence_end(text, s)
+            stop = sentence_end(text, s)
         if end >= after:  # the range reaches its sentence's end: one range, gap included
             ranges[0] = (start, stop)
         else:
@@ -219,12 +242,23 @@ def instruction_like(text: str) -> list[tuple[int, int]]:
     does not."""
     low = lower_keep_offsets(text)
     found: list[tuple[int, int]] = []
-    reach = 0  # the furthest end so far: a hit beyond it is in no range yet
+    ends = _Ends(text)
+    # The union of the ranges so far, as sorted disjoint intervals: whether a hit is in a
+    # range already is a bisect (asking every range was quadratic in hits).
+    starts: list[int] = []
+    stops: list[int] = []
     for hit in _triggers(low):
-        if hit < reach and any(a <= hit < b for a, b in found):
+        i = bisect_right(starts, hit) - 1
+        if i >= 0 and hit < stops[i]:
             continue
-        found.extend(_span(text, low, hit))
-        reach = max(reach, found[-1][1])
+        for a, b in _span(text, low, hit, ends):
+            found.append((a, b))
+            if a >= b:
+                continue
+            lo, hi = bisect_left(stops, a), bisect_right(starts, b)
+            if lo < hi:
+                a, b = min(a, starts[lo]), max(b, stops[hi - 1])
+            starts[lo:hi], stops[lo:hi] = [a], [b]
     merged: list[tuple[int, int]] = []
     for a, b in sorted(found):
         if merged and a <= merged[-1][1]:

@@ -25,10 +25,16 @@ def json_objects(
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        if line.startswith("\ufeff"):  # a byte-order mark: files joined with `cat`
+            line = line[1:]
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             problem = f"{where}:{number}: invalid JSON ({e.msg})"
+        except ValueError as e:  # an integer of more digits than Python converts
+            problem = f"{where}:{number}: invalid JSON ({str(e).split(';')[0]})"
+        except RecursionError:
+            problem = f"{where}:{number}: invalid JSON (nested too deeply)"
         else:
             if isinstance(obj, dict):
                 yield number, obj

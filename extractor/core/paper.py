@@ -16,6 +16,9 @@ class Paper:
     line: int
     url: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    # Why this record cannot be extracted (its id already names another paper): it goes to
+    # the errors file with this message, and nothing is sent for it.
+    problem: str | None = None
 
 
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))

@@ -46,15 +46,21 @@ class FoundUrl(NamedTuple):
 
 
 def _trim(url: str) -> str:
-    while url:
-        last = url[-1]
+    # One pass from the end with the brackets counted once: trimming a char at a time with a
+    # count of the whole URL each was quadratic ("https://x.org/" and 40,000 ")" took 2 s).
+    opened = {c: url.count(o) for c, o in _PAIRS.items()}
+    closed = {c: url.count(c) for c in _PAIRS}
+    end = len(url)
+    while end:
+        last = url[end - 1]
         if last in _TRAILING:
-            url = url[:-1]
-        elif last in _PAIRS and url.count(last) > url.count(_PAIRS[last]):
-            url = url[:-1]  # "(see https://x/y)": the bracket closes the sentence's
+            end -= 1
+        elif last in _PAIRS and closed[last] > opened[last]:
+            closed[last] -= 1  # "(see https://x/y)": the bracket closes the sentence's
+            end -= 1
         else:
             break
-    return url
+    return url[:end]
 
 
 def _starts(low: str) -> list[int]:
@@ -89,10 +95,16 @@ def _starts(low: str) -> list[int]:
         if i == 0 or (low[i - 1] not in _HOST_CHARS and low[i - 1] not in "/@:"):
             starts.append(i)
     i = low.find(_PAGE)
+    last, last_s = -1, 0  # the previous ".github.io" and where its host began
     while i >= 0:
         s = i
-        while s > 0 and low[s - 1] in _HOST_CHARS:
+        while s > last + 1 and low[s - 1] in _HOST_CHARS:
             s -= 1
+        if s == last + 1 and last >= 0:
+            # back to the previous one through host characters alone: the same host run
+            # (walking it again for each was quadratic in "a.github.ioa.github.io...")
+            s = last_s
+        last, last_s = i, s
         after = i + len(_PAGE)
         rest = low[after : after + 2]  # "name.github.io." ends a sentence, not the host
         ends_host = rest[:1] not in _HOST_CHARS or (rest[0] == "." and rest[1:] not in _HOST_CHARS)
