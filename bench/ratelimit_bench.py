@@ -5,7 +5,7 @@ The limits allow min(RPM / 60, TPM / 60 / tokens per request) requests a second;
 ratio of that to the run's measured rate (in-run, from the summary line) says how much of
 the limits the run uses, and the server's own count says how many requests it answered 429.
 
-    python bench/ratelimit_bench.py       # 2,000 records, 600 RPM, 200k TPM: the README's figure
+    python bench/ratelimit_bench.py       # 2,000 records, 600 RPM, 200k TPM: docs/performance.md's figure
     python bench/ratelimit_bench.py --records 300
 """
 

@@ -11,7 +11,7 @@ map_batches stage and its shard writes alone, actor start-up included). Each run
 fresh cache and work directory, so every record is a request. A plain single-process run
 with actors x concurrency in flight is the baseline.
 
-    python bench/ray_bench.py                          # the figures in the README
+    python bench/ray_bench.py                          # the figures in docs/performance.md
     python bench/ray_bench.py --records 300 --actors 1,2
 """
 

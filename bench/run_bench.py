@@ -6,7 +6,7 @@
 2. Cache: the same kind of run served entirely from the cache, in records per second.
 3. Memory: peak RSS for a small and a large input; records stream through, so it stays flat.
 
-    python bench/run_bench.py                      # the figures recorded in the README
+    python bench/run_bench.py                      # the figures recorded in docs/performance.md
     python bench/run_bench.py --records 500 --cache-records 2000 --memory-records 0
 """
 
