@@ -132,6 +132,7 @@ def test_the_old_names_are_the_same_classes_with_their_builtin_bases() -> None:
     assert api.ConfigError is errors.ConfigError is extractor.ConfigError
     assert api.ExtractionError is errors.ExtractionError is extractor.ExtractionError
     assert extractor.FatalError is errors.FatalError
+    assert extractor.ExtractorError is ExtractorError
     assert jsonl.InputError is read_input_error is errors.InputError
     assert files.OutputError is errors.OutputError
     assert evaluate.EvalInputError is errors.EvalInputError
