@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     )
     from extractor.config import ModelConfig, RunConfig
     from extractor.core.paper import Paper
+    from extractor.errors import ExtractorError
     from extractor.tables import records_to_dataframe, to_arrow
 
 _EXPORTS = {
     "Extractor": "extractor.api",
     "ExtractionError": "extractor.api",
+    "ExtractorError": "extractor.errors",
     "ConfigError": "extractor.api",
     "FatalError": "extractor.api",
     "Stats": "extractor.api",
@@ -46,6 +48,7 @@ __all__ = [
     "ConfigError",
     "ExtractionError",
     "Extractor",
+    "ExtractorError",
     "FatalError",
     "ModelConfig",
     "Paper",

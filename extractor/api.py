@@ -51,6 +51,7 @@ from extractor.config import (
 from extractor.core.labels import LabelPolicy
 from extractor.core.paper import Paper
 from extractor.core.schema import RESULT_MODES
+from extractor.errors import ConfigError, ExtractionError
 from extractor.progress import Counters, Progress
 from extractor.prompt import VARIANTS
 from extractor.read import paper_from_fields
@@ -61,19 +62,6 @@ T = TypeVar("T")
 OnError = Literal["yield", "skip", "raise"]
 PaperLike = Paper | Mapping[str, Any] | tuple[str, str]
 API_SOURCE = "<input>"  # `source.path` of papers given as Python objects
-
-
-class ConfigError(ValueError):
-    """Settings that cannot work (a remote model without key or URL, an unknown option)."""
-
-
-class ExtractionError(Exception):
-    """One paper failed; `record` is its errors-file record (CONTRACT.md)."""
-
-    def __init__(self, record: dict[str, Any]):
-        error = record["error"]
-        super().__init__(f"{record['id']}: {error['type']}: {error['message']}")
-        self.record = record
 
 
 @dataclass

@@ -41,8 +41,9 @@ import diskcache
 import orjson
 from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT, UNKNOWN
 
-from extractor.call import BatchError, FatalError, Reply
+from extractor.call import Reply
 from extractor.config import ModelConfig
+from extractor.errors import CacheError
 
 # The format of a cached value; bump it whenever `Reply` or its encoding changes.
 CACHE_FORMAT = 1
@@ -199,19 +200,6 @@ class Finished:
         if attempts < 0 or tokens_in < 0 or tokens_out < 0 or cached < 0:
             return None
         return cls(version, body, tuple(warnings), attempts, tokens_in, tokens_out, batch, cached)
-
-
-class CacheError(FatalError, BatchError):
-    """The cache directory cannot be used at all: every record would fail the same way, so
-    the run stops (exit 2) with what is wrong and how to recover in one line. `damaged`: the
-    database itself is broken (`cache clear` removes it), not busy or out of reach.
-
-    Both of the existing stop-with-exit-2 errors: a live run stops on a `FatalError`, the
-    paths that only prepare requests (--dry-run, --batch-file) on a `BatchError`."""
-
-    def __init__(self, message: str, *, damaged: bool = False):
-        super().__init__(message)
-        self.damaged = damaged
 
 
 class UnreadableEntry(Exception):

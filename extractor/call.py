@@ -13,6 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+# Defined in extractor.errors with every other error; imported from here since before it.
+from extractor.errors import BatchError as BatchError
+from extractor.errors import CallError as CallError
+from extractor.errors import FatalError as FatalError
+
 Messages = list[dict[str, str]]
 
 
@@ -38,28 +43,6 @@ PREFILLED: contextvars.ContextVar[list[bytes] | None] = contextvars.ContextVar(
 
 class ModelCall(Protocol):
     async def __call__(self, messages: Messages) -> Reply: ...
-
-
-class CallError(Exception):
-    """This record failed; the others go on. Goes to the errors file."""
-
-    def __init__(
-        self, type_: str, message: str, attempts: int = 0, usage: tuple[int, int] = (0, 0)
-    ):
-        super().__init__(message)
-        self.type = type_
-        self.message = message
-        self.attempts = attempts
-        self.usage = usage
-
-
-class FatalError(Exception):
-    """Every record would fail the same way (bad key, no server): stop the run, exit 2."""
-
-
-class BatchError(Exception):
-    """Batch mode cannot go on (a usage error, a state of another run): exit 2. Here rather
-    than in `batch`, so a run that is not a batch run never imports that module."""
 
 
 class LazyCall:

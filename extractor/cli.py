@@ -2,6 +2,7 @@
 
 Each command lives in `extractor/commands/`, named for what it does; this module only
 assembles them, so `extractor --help` stays fast and each command imports what it needs.
+How an error ends a command (its line, its exit status) is `extractor/commands/exit.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from extractor.commands.batch import batch_group
 from extractor.commands.cache import cache_group
 from extractor.commands.check import check_command
 from extractor.commands.eval import eval_command
+from extractor.commands.exit import Group
 from extractor.commands.models import models_command
 from extractor.commands.report import report_command
 from extractor.commands.run import run_command
@@ -20,7 +22,8 @@ from extractor.commands.schema import schema_command
 from extractor.commands.table import table_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Group: an error that ends any command is one line and its status (extractor.errors).
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="extractor")
 def cli() -> None:
     """Extract models, modalities, tasks, benchmarks, results and code links from

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from extractor.core.jsonl import InputError
+from extractor.errors import OutputError
 
 try:
     import fcntl
@@ -35,12 +35,6 @@ except ImportError:  # pragma: no cover - Windows: runs are not locked against e
     fcntl = None  # type: ignore[assignment]
 
 PARTIAL_SUFFIX = ".partial"
-
-
-class OutputError(InputError):
-    """A path the command cannot or must not write. An `InputError` because it is handled as
-    one everywhere: the command line names something that cannot work, one line on stderr
-    and exit status 2."""
 
 
 def write_error(path: str, error: OSError) -> OutputError:

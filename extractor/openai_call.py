@@ -46,11 +46,12 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from extractor.call import CallError, FatalError, Messages, Reply
+from extractor.call import CallError, Messages, Reply
 from extractor.chat_post import ChatPost
 from extractor.config import FALLBACK_ORDER, ModelConfig
 from extractor.core.schema import RESULT_MODES, reply_model
 from extractor.core.strict_schema import absent_nulls_dropped, strict_schema
+from extractor.errors import EndpointError, ModeUnsupportedError
 from extractor.logs import redact, redact_url
 
 
@@ -117,15 +118,6 @@ class ModeUnsupported(Exception):
 
     def __init__(self, mode: str, reason: str):
         super().__init__(f"the endpoint cannot do --mode {mode}: {reason}")
-        self.mode = mode
-        self.reason = reason
-
-
-class ModeUnsupportedError(FatalError):
-    """The run's mode is unsupported and no fallback is allowed (or left): exit 2."""
-
-    def __init__(self, message: str, mode: str, reason: str):
-        super().__init__(message)
         self.mode = mode
         self.reason = reason
 
@@ -491,15 +483,15 @@ class OpenAICall:
         try:
             await self.client.models.list(timeout=min(15.0, self.config.timeout))
         except openai.AuthenticationError as e:
-            raise FatalError(
+            raise EndpointError(
                 f"the endpoint rejected the API key (HTTP {e.status_code}); check OPENAI_API_KEY"
             ) from None
         except openai.PermissionDeniedError as e:
-            raise FatalError(
+            raise EndpointError(
                 f"the API key may not use this endpoint (HTTP {e.status_code})"
             ) from None
         except (openai.APIConnectionError, openai.APITimeoutError):
-            raise FatalError(
+            raise EndpointError(
                 f"cannot reach the endpoint at {redact_url(str(self.client.base_url))}"
             ) from None
         except openai.APIStatusError:
@@ -593,11 +585,15 @@ class OpenAICall:
             )
         cause = _transport_cause(cause)
         if isinstance(cause, openai.AuthenticationError):
-            return FatalError(f"the endpoint rejected the API key (HTTP {cause.status_code})")
+            return EndpointError(f"the endpoint rejected the API key (HTTP {cause.status_code})")
         if isinstance(cause, openai.PermissionDeniedError):
-            return FatalError(f"the API key may not use this endpoint (HTTP {cause.status_code})")
+            return EndpointError(
+                f"the API key may not use this endpoint (HTTP {cause.status_code})"
+            )
         if isinstance(cause, openai.NotFoundError):
-            return FatalError(f"the endpoint does not serve model {self.config.model!r} (HTTP 404)")
+            return EndpointError(
+                f"the endpoint does not serve model {self.config.model!r} (HTTP 404)"
+            )
         if isinstance(cause, IncompleteOutputException):
             return fail(
                 "output_truncated",
@@ -606,7 +602,7 @@ class OpenAICall:
             )
         if isinstance(cause, openai.APIStatusError):
             if cause.status_code == 429 and _is_quota(cause):
-                return FatalError("the account has no quota left (HTTP 429 insufficient_quota)")
+                return EndpointError("the account has no quota left (HTTP 429 insufficient_quota)")
             kind = "rate_limited" if cause.status_code == 429 else "http_error"
             return fail(
                 kind, f"HTTP {cause.status_code} after {account.requests} attempts: {_short(cause)}"

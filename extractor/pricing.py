@@ -29,6 +29,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from extractor.errors import PriceError
+
 PRICES_AS_OF = "2025-08"
 DEFAULT_BATCH_DISCOUNT = 0.5
 CHARS_PER_TOKEN = 4.0
@@ -102,10 +104,6 @@ def lookup(model: str, table: Mapping[str, Price] | None = None) -> Price | None
         if undated in prices:
             return prices[undated]
     return None
-
-
-class PriceError(ValueError):
-    pass
 
 
 def load_prices(path: str | Path) -> dict[str, Price]:

@@ -22,23 +22,6 @@ from extractor.core.jsonl import InputError, json_objects
 Warn = Callable[[str], None]
 
 
-class _BadInput(click.ClickException):
-    """click's one-line "Error: ..." with the usage-error status (2, CONTRACT.md), without the
-    usage text: the command was typed right, the input is what is wrong."""
-
-    exit_code = 2
-
-
-class InputCommand(click.Command):
-    """A command whose unusable input (`InputError`, from any reader) is exit status 2."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except InputError as e:
-            raise _BadInput(str(e)) from None
-
-
 def _lines(path: str | Path, *, strict: bool) -> list[str]:
     name = "<stdin>" if str(path) == "-" else str(path)
     data = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()

@@ -1,24 +1,22 @@
-"""`extractor cache`: look at or clear the response cache."""
+"""`extractor cache`: look at or clear the response cache.
+
+A cache that cannot be used is a `CacheError`, which ends the command in the `extractor`
+group: one line on stderr, exit 2 (extractor.errors)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from extractor.config import default_cache_dir
+from extractor.errors import CacheError
 
 _dir_option = click.option(
     "--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EXTRACTOR_CACHE_DIR",
     help="Response cache directory.  [env: EXTRACTOR_CACHE_DIR]",
 )  # fmt: skip
-
-
-def _stop(message: str) -> None:
-    click.echo(f"extractor: {message}", err=True)
-    sys.exit(2)
 
 
 @click.group("cache")
@@ -31,13 +29,11 @@ def cache_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def stats_command(cache_dir: Path | None, as_json: bool) -> None:
     """Entries, size on disk and the tokens the cached answers cost."""
-    from extractor.cache import CacheError, ResponseCache
+    from extractor.cache import ResponseCache
 
     cache = ResponseCache(cache_dir or default_cache_dir())
     try:
         stats = cache.stats()
-    except CacheError as e:
-        _stop(str(e))
     finally:
         cache.close()
     if as_json:
@@ -55,11 +51,11 @@ def clear_command(cache_dir: Path | None, yes: bool) -> None:
 
     A cache too damaged to open is removed file by file: its database and the value files
     it wrote, nothing else in the directory."""
-    from extractor.cache import CacheError, ResponseCache, remove_cache_files
+    from extractor.cache import ResponseCache, remove_cache_files
 
     directory = cache_dir or default_cache_dir()
     if directory.exists() and not directory.is_dir():
-        _stop(f"{directory} is a file, not a cache directory: nothing removed")
+        raise CacheError(f"{directory} is a file, not a cache directory: nothing removed")
     if not yes:
         click.confirm(f"Delete all cached answers in {directory}?", abort=True)
     cache = ResponseCache(directory)
@@ -67,12 +63,13 @@ def clear_command(cache_dir: Path | None, yes: bool) -> None:
         removed = cache.clear()
     except CacheError as e:
         if not e.damaged:  # busy, read-only: the cache itself is fine, or not ours to wipe
-            _stop(str(e))
+            raise
         cache.close()
         try:
             files = remove_cache_files(directory)
         except OSError as oe:
-            _stop(f"cannot remove the damaged cache in {directory} ({oe.strerror}: {oe.filename})")
+            why = f"{oe.strerror}: {oe.filename}"
+            raise CacheError(f"cannot remove the damaged cache in {directory} ({why})") from None
         count = f"{len(files)} file{'' if len(files) == 1 else 's'}"
         click.echo(f"removed the damaged cache in {directory} ({count})", err=True)
         return

@@ -9,12 +9,12 @@ import sys
 
 import click
 
+from extractor.commands.exit import fail
 from extractor.commands.scale_options import FiniteFloat
 from extractor.config import DEFAULT_LOCAL_MODEL, LOCAL_TIMEOUT, MODES, ModelConfig
+from extractor.errors import ExitStatus
 from extractor.logs import configure as configure_logging
 from extractor.logs import redact_urls
-
-EXIT_OK, EXIT_USAGE, EXIT_UNUSABLE = 0, 2, 1
 
 
 @click.command("check")
@@ -100,10 +100,9 @@ def check_command(
             prompt = load_prompt(config.prompt_variant)
             report = asyncio.run(check_endpoint(config, prompt, max_tokens=max_tokens))
     except LocalModelError as e:
-        click.echo(f"extractor: {e}", err=True)
-        sys.exit(EXIT_USAGE)
+        sys.exit(fail(e))
     click.echo(render(report, where))
-    sys.exit(EXIT_OK if report.ok else EXIT_UNUSABLE)
+    sys.exit(ExitStatus.OK if report.ok else ExitStatus.UNUSABLE)
 
 
 def render(report: object, where: str = "") -> str:

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
+from extractor.commands.exit import RecordsCommand
 from extractor.core.candidates import candidate_recall
 from extractor.core.evaluate import evaluate, format_report
-from extractor.records_io import InputCommand, load_records_for_cli
+from extractor.records_io import load_records_for_cli
 
 
-@click.command("eval", cls=InputCommand)
+@click.command("eval", cls=RecordsCommand)
 @click.argument("pred", metavar="PRED.jsonl", type=click.Path(path_type=Path))
 @click.argument("gold", metavar="GOLD.jsonl", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
+
+from extractor.commands.exit import say
+from extractor.errors import ExitStatus
 
 
 @click.command("models")
@@ -65,7 +69,10 @@ def models_command(fetch_name: str | None, source_file: Path | None, as_json: bo
                 }
             )
     except LocalModelError as e:
-        raise click.ClickException(str(e)) from e
+        # Not the table's 2: `models` has always said "Error: ..." and exited 1 here (the
+        # model cannot be had, as `check` exits 1 when `run` would not work).
+        say(str(e), "Error: ")
+        sys.exit(ExitStatus.UNUSABLE)
 
     if as_json:
         for row in rows:

@@ -3,24 +3,19 @@ outcome turned into the CLI's exit status and summary line."""
 
 from __future__ import annotations
 
-import click
-
+from extractor.commands.exit import fail, say
 from extractor.config import RunConfig
+from extractor.errors import ConfigError, ExitStatus
 
-EXIT_OK, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 2, 3, 130
-
-
-def _err(message: str) -> None:
-    click.echo(f"extractor: {message}", err=True)
+_err = say  # one line on stderr, URLs redacted
 
 
 def execute_ray(config: RunConfig, *, actors: int, batch_size: int) -> int:
     try:
         from extractor.engines.ray import run_ray
     except ImportError as e:
-        _err(f"--engine ray needs Ray Data, which is not installed ({e.name}): "
-             "pip install 'extractor[ray]'")  # fmt: skip
-        return EXIT_USAGE
+        missing = f"--engine ray needs Ray Data, which is not installed ({e.name})"
+        return fail(ConfigError(f"{missing}: pip install 'extractor[ray]'"))
     from extractor.call import FatalError
     from extractor.local.errors import LocalModelError
     from extractor.read import InputError
@@ -29,11 +24,11 @@ def execute_ray(config: RunConfig, *, actors: int, batch_size: int) -> int:
     try:
         summary = run_ray(config, actors=actors, batch_size=batch_size, notice=notice)
     except (FatalError, InputError, LocalModelError) as e:
-        _err(str(e))
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        _err("interrupted: the finished shards are kept; run the same command again to resume")
-        return EXIT_INTERRUPTED
+        return fail(e)
+    except KeyboardInterrupt as e:
+        return fail(
+            e, "interrupted: the finished shards are kept; run the same command again to resume"
+        )
     if not config.quiet:
         parts = [
             f"{summary.written} records ({summary.cached} cached, {summary.failed} failed, "
@@ -45,4 +40,4 @@ def execute_ray(config: RunConfig, *, actors: int, batch_size: int) -> int:
         if summary.failed:
             parts.append(f"failures in {config.errors_path}")
         _err("; ".join(parts) + f" -> {config.output} (shards in {summary.work_dir})")
-    return EXIT_PARTIAL if summary.failed else EXIT_OK
+    return ExitStatus.PARTIAL if summary.failed else ExitStatus.OK

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from extractor.records_io import InputCommand, load_records_for_cli
+from extractor.commands.exit import RecordsCommand
+from extractor.records_io import load_records_for_cli
 
 
-@click.command("report", cls=InputCommand)
+@click.command("report", cls=RecordsCommand)
 @click.argument("records", metavar="OUT.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
     "-o",

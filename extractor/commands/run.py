@@ -17,6 +17,7 @@ import click
 
 from extractor.call import ModelCall
 from extractor.commands.encoding_option import encoding_option
+from extractor.commands.exit import fail, say
 from extractor.commands.scale_options import FiniteFloat, scale_config, scale_options
 from extractor.config import (
     DEFAULT_LOCAL_MODEL,
@@ -28,8 +29,8 @@ from extractor.config import (
 )
 from extractor.core.labels import LabelPolicy
 from extractor.core.schema import RESULT_MODES
+from extractor.errors import ExitStatus
 from extractor.logs import configure as configure_logging
-from extractor.logs import redact_urls
 from extractor.progress import Progress
 from extractor.prompt import VARIANTS
 
@@ -37,12 +38,8 @@ if TYPE_CHECKING:
     from extractor.pipeline import Summary
     from extractor.ratelimit import RateLimiter
 
-EXIT_OK, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 2, 3, 130
-
-
-def _err(message: str) -> None:
-    # A base URL's user info or query token is never shown, whichever message carries it.
-    click.echo(f"extractor: {redact_urls(message)}", err=True)
+# One line on stderr, URLs redacted; an error's status is fail(error), from extractor.errors.
+_err = say
 
 
 @click.command("run")
@@ -249,22 +246,22 @@ def run_command(
         from extractor.files import Locks
 
         with Locks() as locks:
-            if not _claim_outputs(config, locks):
-                sys.exit(EXIT_USAGE)
+            if (refused := _claim_outputs(config, locks)) is not None:
+                sys.exit(refused)
             sys.exit(execute_ray(config, actors=actors, batch_size=max(16, 8 * concurrency)))
     sys.exit(execute(config))
 
 
-def _claim_outputs(config: RunConfig, locks: Any) -> bool:
+def _claim_outputs(config: RunConfig, locks: Any) -> ExitStatus | None:
     """Before anything is sent: no file is named for two roles (an input as the output, the
     output as the errors file, the response cache as either), every file to be written can
     be (its folder exists and takes a new file), and no other run writes it (a lock beside
-    it, held until the run ends). False, with the reason said, when one cannot be."""
+    it, held until the run ends). When one cannot be, the reason said and the exit status."""
     from extractor.files import OutputError, prepare, refuse_same
 
     scale = config.scale
     if scale.dry_run:
-        return True  # writes nothing
+        return None  # writes nothing
     inputs = [*config.inputs, *(p for p in (scale.prices_file, scale.batch_results) if p)]
     if scale.batch_file:
         writes: list[tuple[str, str | None]] = [("--batch-file", str(scale.batch_file))]
@@ -274,8 +271,7 @@ def _claim_outputs(config: RunConfig, locks: Any) -> bool:
     try:
         refuse_same([*writes, *cache], inputs)
     except OutputError as e:
-        _err(str(e))
-        return False
+        return fail(e)
     for role, path in writes:
         if path is None or path == "-":
             continue
@@ -290,9 +286,8 @@ def _claim_outputs(config: RunConfig, locks: Any) -> bool:
                 if role == "errors file" and not config.errors
                 else ""
             )
-            _err(f"{e}{hint}")
-            return False
-    return True
+            return fail(e, f"{e}{hint}")
+    return None
 
 
 def _refuse_inside_cache(path: str, role: str, cache_dir: Path) -> None:
@@ -369,13 +364,11 @@ def _execute(config: RunConfig, locks: Any) -> int:
         )
         first = next(papers, None)
     except InputError as e:
-        _err(str(e))
-        return EXIT_USAGE
+        return fail(e)
     if first is None:
-        _err("no papers found in the input")
-        return EXIT_USAGE
-    if not _claim_outputs(config, locks):
-        return EXIT_USAGE
+        return fail(InputError("no papers found in the input"))
+    if (refused := _claim_outputs(config, locks)) is not None:
+        return refused
 
     endpoint = None  # who answers, for the cache key: the base URL, or the local model file
     if local and config.use_cache:
@@ -384,8 +377,7 @@ def _execute(config: RunConfig, locks: Any) -> int:
         try:
             endpoint = model_identity(config.model.model)
         except local_errors as e:
-            _err(str(e))
-            return EXIT_USAGE
+            return fail(e)
 
     from extractor.pricing import PriceError, resolve_price
 
@@ -398,14 +390,14 @@ def _execute(config: RunConfig, locks: Any) -> int:
             prices_file=scale.prices_file,
         )
     except PriceError as e:
-        _err(str(e))
-        return EXIT_USAGE
+        return fail(e)
     if scale.max_cost is not None and price is None:
-        _err(
-            f"--max-cost needs a price for {config.model.model!r}: give --price-in and "
-            "--price-out, or --prices FILE"
+        return fail(
+            PriceError(
+                f"--max-cost needs a price for {config.model.model!r}: give --price-in and "
+                "--price-out, or --prices FILE"
+            )
         )
-        return EXIT_USAGE
     if scale.dry_run or scale.batch_file:
         return _prepare_only(config, itertools.chain([first], papers), endpoint, price)
 
@@ -425,7 +417,7 @@ def _execute(config: RunConfig, locks: Any) -> int:
     out = JsonlWriter(config.output, atomic=True)
     errors = JsonlWriter(config.errors_path, atomic=True)
     summary = None
-    status = EXIT_OK
+    status = ExitStatus.OK
     limiter = None
     if not local:
         from extractor.ratelimit import RateLimiter
@@ -449,12 +441,10 @@ def _execute(config: RunConfig, locks: Any) -> int:
         progress.finish()
         out.discard()
         errors.discard()
-        _err(_stopped(e, config))
-        status = EXIT_USAGE
-    except KeyboardInterrupt:
+        status = fail(e, _stopped(e, config))
+    except KeyboardInterrupt as e:
         progress.finish()
-        _err(_interrupted(out, errors, config))
-        status = EXIT_INTERRUPTED
+        status = fail(e, _interrupted(out, errors, config))
     except BaseException:
         # A crash (a bug): OUT stays as it was, what was written in the temporary files.
         for kept in (out.abandon(), errors.abandon()):
@@ -479,8 +469,7 @@ def _execute(config: RunConfig, locks: Any) -> int:
     except OutputError as e:
         out.discard()
         errors.discard()
-        _err(_stopped(e, config))
-        return EXIT_USAGE
+        return fail(e, _stopped(e, config))
     if not errors.count:  # an errors file from an earlier run no longer describes anything
         _remove_stale_errors(config, warn)
     if not config.quiet:
@@ -491,7 +480,7 @@ def _execute(config: RunConfig, locks: Any) -> int:
             f"stopped at --max-cost {scale.max_cost:g}: {summary.not_sent} records not sent "
             "(in the errors file); run the same command again, with a higher --max-cost, to go on"
         )
-    return EXIT_PARTIAL if summary.failed else EXIT_OK
+    return ExitStatus.PARTIAL if summary.failed else ExitStatus.OK
 
 
 def _stopped(error: Exception, config: RunConfig) -> str:
@@ -565,7 +554,7 @@ def _prepare_only(config: RunConfig, papers: Any, endpoint: str | None, price: A
         pipeline = Pipeline(config, call, prompt, cache, endpoint=endpoint, price=price)
         if config.scale.dry_run:
             _err(dry_run(pipeline, papers, price, batch=config.scale.batch))
-            return EXIT_OK
+            return ExitStatus.OK
         path = str(config.scale.batch_file)
         with replacing(path, binary=True) as fh:
             bodies = RequestBodies(config.model)
@@ -576,10 +565,9 @@ def _prepare_only(config: RunConfig, papers: Any, endpoint: str | None, price: A
             f"~{pending.prompt_tokens:,} prompt tokens); run them (OpenAI Batch API, "
             "vllm run-batch), then `extractor run ... --batch-results RESULTS.jsonl`"
         )
-        return EXIT_OK
+        return ExitStatus.OK
     except (BatchError, OutputError) as e:
-        _err(str(e))
-        return EXIT_USAGE
+        return fail(e)
     finally:
         if cache is not None:
             cache.close()

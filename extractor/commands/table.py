@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 
+from extractor.commands.exit import RecordsCommand
 from extractor.core.exports import Export, exportable, model_index, model_index_yaml, pwc_tasks
 from extractor.core.jsonl import InputError
 from extractor.core.leaderboard import (
@@ -39,7 +40,7 @@ from extractor.core.leaderboard import (
     pivot,
 )
 from extractor.files import refuse_same, replacing, write_text
-from extractor.records_io import InputCommand, load_records_for_cli
+from extractor.records_io import load_records_for_cli
 from extractor.tables import results_arrow
 
 Table = tuple[list[str], list[list[Any]]]
@@ -286,7 +287,7 @@ def _notes(
             note(f"  {merge.describe()}")
 
 
-@click.command("table", cls=InputCommand)
+@click.command("table", cls=RecordsCommand)
 @click.argument("records", metavar="OUT.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
     "--format",

@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from extractor.core.jsonl import InputError
 from extractor.core.normalize import normalize_unit, task_words, text_key
 from extractor.core.urls import url_key
+from extractor.errors import EvalInputError
 
 FIELDS = ("models", "modalities", "tasks", "benchmarks", "results", "code_links")
 ATTRIBUTES = (
@@ -50,10 +50,6 @@ TUPLES: dict[str, tuple[str, ...]] = {
 # Attributes also scored leniently (normalized metric names and units), reported beside the
 # EVAL.md figures, which compare them as written.
 LENIENT = ("results.metric", "results.unit")
-
-
-class EvalInputError(InputError, ValueError):
-    """A record or item too malformed to score; the message names it (exit status 2)."""
 
 
 @dataclass

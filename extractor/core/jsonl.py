@@ -12,10 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-
-class InputError(Exception):
-    """An input that cannot be used (missing, unreadable, malformed where that matters): the
-    command stops with one line on stderr and exit status 2, before anything is written."""
+from extractor.errors import InputError
 
 
 def json_objects(

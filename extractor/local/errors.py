@@ -1,10 +1,9 @@
-"""Problems with the embedded model, each worded as one line the CLI can print as is."""
+"""Problems with the embedded model, each worded as one line the CLI can print as is: the
+kinds of `extractor.errors.LocalModelError`, with its exit status (2)."""
 
 from __future__ import annotations
 
-
-class LocalModelError(Exception):
-    """The embedded model cannot be found, fetched, verified or started."""
+from extractor.errors import LocalModelError as LocalModelError
 
 
 class ModelNotFoundError(LocalModelError):
