@@ -161,7 +161,13 @@ def prompt_files() -> Traversable:
     packaged = resources.files("extractor").joinpath("prompts")
     if packaged.joinpath(_USER).is_file():
         return packaged
-    return Path(__file__).resolve().parent.parent / "prompts"
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "prompts" / _USER).is_file() and (checkout / "pyproject.toml").is_file():
+        return checkout / "prompts"
+    raise FileNotFoundError(
+        f"the prompt files are missing: neither {packaged} (an installed wheel) nor "
+        f"{checkout / 'prompts'} (a source checkout) holds {_USER}; reinstall extractor"
+    )
 
 
 def _read(name: str) -> str:

@@ -105,3 +105,16 @@ def test_the_wheel_ships_every_prompt_file() -> None:
     assert "user.md" in files and "examples.jsonl" in files
     for name in files:
         assert any(fnmatch.fnmatch(name, pat) for pat in patterns), f"{name} is not in the wheel"
+
+
+def test_missing_prompt_files_are_one_clear_error(
+    fresh_prompts: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An install that lost its prompts must say so, not read some other folder's files.
+    (tmp_path / "extractor").mkdir()
+    monkeypatch.setattr(prompt_module, "__file__", str(tmp_path / "extractor" / "prompt.py"))
+    monkeypatch.setattr(prompt_module.resources, "files", lambda _anchor: tmp_path / "extractor")
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "user.md").write_text("{title}", encoding="utf-8")  # no pyproject
+    with pytest.raises(FileNotFoundError, match="prompt files are missing"):
+        load_prompt("full", "free")
