@@ -1,4 +1,4 @@
-"""Prompt stage: the prompt is data (`extractor/prompts/`), versioned by the hash of its files.
+"""Prompt stage: the prompt is data (`prompts/`), versioned by the hash of its files.
 
 The static part (instructions, then the worked examples) comes first and the paper last, so
 servers with prefix caching (llama.cpp, vLLM, OpenAI) reuse the shared prefix across papers.
@@ -17,11 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from extractor.core.facts import analyze
 from extractor.core.numbers import MINER_VERSION, Number
 from extractor.core.schema import RESULT_MODES
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable  # Python 3.11+; only for the annotation
 
 # Which files make up each variant; `compact` is for small local models, whose quality drops
 # and whose prefill time grows with every token of instructions they have to read.
@@ -148,8 +152,26 @@ def _inside_evidence(n: Any, evidence: str, text: str) -> bool:
     return False
 
 
+@cache
+def prompt_files() -> Traversable:
+    """The folder of prompt files. An installed wheel holds it as `extractor/prompts/`
+    (pyproject.toml maps the top-level `prompts/` there); a source checkout, and an editable
+    install, which runs the checkout's own files, has it at the top level, beside the package.
+    Only the file names enter the prompt version, so both give the same versions."""
+    packaged = resources.files("extractor").joinpath("prompts")
+    if packaged.joinpath(_USER).is_file():
+        return packaged
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "prompts" / _USER).is_file() and (checkout / "pyproject.toml").is_file():
+        return checkout / "prompts"
+    raise FileNotFoundError(
+        f"the prompt files are missing: neither {packaged} (an installed wheel) nor "
+        f"{checkout / 'prompts'} (a source checkout) holds {_USER}; reinstall extractor"
+    )
+
+
 def _read(name: str) -> str:
-    return resources.files("extractor.prompts").joinpath(name).read_text(encoding="utf-8")
+    return prompt_files().joinpath(name).read_text(encoding="utf-8")
 
 
 @cache

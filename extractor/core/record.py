@@ -1,8 +1,13 @@
-"""The output record and the errors-file record (CONTRACT.md), as data.
+"""The output record and the errors-file record (CONTRACT.md), as data: the one definition of
+their shape.
 
-These models define `schemas/record.schema.json`. The hot path writes plain dicts of the same
-shape (building a pydantic object per record costs more than the rest of a cached run);
-tests validate written records against these models.
+Everything else derives from these models: `extractor schema` and `schemas/*.json`
+(`model_json_schema`), the columns of `records_to_dataframe` and `to_arrow` and their Arrow
+types (`extractor/tables.py`, from `model_fields`), and the fields the review page keeps
+(`extractor/report/payload.py`). The hot path writes plain dicts and strings of the same
+shape (`stages.py`: building a pydantic object per record costs more than the rest of a
+cached run); tests hold what it writes to these models, field for field and in their order
+(tests/test_record_shape.py), so a field written there and missing here fails.
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ class Spans(BaseModel):
 class Source(BaseModel):
     path: str = Field(description="The input file as given, or '-' for stdin.")
     line: int = Field(ge=1, description="1-based line where the record starts.")
+    url: str | None = Field(
+        default=None,
+        description="The paper's URL when the input gave one (the `url` of a JSONL or CSV "
+        "row); absent otherwise.",
+    )
 
 
 class Meta(BaseModel):

@@ -20,10 +20,17 @@ from extractor.core.leaderboard import (
     extraction_of,
     pivot,
 )
+from extractor.core.record import Meta, Spans
+from extractor.core.schema import Extraction
 
-# Extraction list -> (spans key, key in the page data). The page says "links" for code_links.
-_SPANNED = (("models", "models"), ("benchmarks", "benchmarks"), ("results", "results"),
-            ("code_links", "links"))  # fmt: skip
+# The page's fields come from the record's models (extractor/core/record.py): each list of the
+# extraction that has spans, under its key in the page data (the page says "links" for
+# code_links), the extraction's other lists (of strings: modalities, tasks), and every field of
+# `meta` (each a scalar).
+_PAGE_KEY = {"code_links": "links"}
+_SPANNED = tuple((name, _PAGE_KEY.get(name, name)) for name in Spans.model_fields)
+_PLAIN_LISTS = tuple(name for name in Extraction.model_fields if name not in Spans.model_fields)
+_META = tuple(Meta.model_fields)
 _FIELDS = {"title": 0, "abstract": 1}
 
 
@@ -100,8 +107,7 @@ def _source(value: Any) -> str | None:
 def _meta(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, Mapping):
         return None
-    keep = ("model", "prompt_version", "cached", "attempts", "input_tokens", "output_tokens")
-    meta = {k: value[k] for k in keep if isinstance(value.get(k), str | int | float | bool)}
+    meta = {k: value[k] for k in _META if isinstance(value.get(k), str | int | float | bool)}
     return meta or None
 
 
@@ -134,8 +140,7 @@ def paper(
         "error": _error(record.get("error")),
         "hasExtraction": extraction_of(record) is not None,
         "hasSpans": isinstance(raw_spans, Mapping),
-        "modalities": [m for m in _list(ex.get("modalities")) if isinstance(m, str)],
-        "tasks": [t for t in _list(ex.get("tasks")) if isinstance(t, str)],
+        **{name: [v for v in _list(ex.get(name)) if isinstance(v, str)] for name in _PLAIN_LISTS},
         "spans": {},
     }
     for field, key in _SPANNED:
