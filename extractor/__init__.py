@@ -3,6 +3,9 @@
     from extractor import Extractor
     record = Extractor(model="gpt-4o-mini").extract(title, abstract)
 
+    import extractor                        # files in, OUT and errors file out, as the CLI
+    extractor.run(extractor.build_config(["in.jsonl"], output="out.jsonl"))
+
 The names below are imported on first use, so `import extractor` (and the CLI answering
 from its cache) loads no SDK.
 """
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
     )
     from extractor.config import ModelConfig, RunConfig
     from extractor.core.paper import Paper
+    from extractor.engines.ray import run_ray
+    from extractor.runner import RunResult, run
     from extractor.tables import records_to_dataframe, to_arrow
 
 _EXPORTS = {
@@ -39,6 +44,8 @@ _EXPORTS = {
     "Paper": "extractor.core.paper",
     "records_to_dataframe": "extractor.tables",
     "to_arrow": "extractor.tables",
+    "run": "extractor.runner",
+    "RunResult": "extractor.runner",
     "run_ray": "extractor.engines.ray",
 }
 
@@ -50,10 +57,12 @@ __all__ = [
     "ModelConfig",
     "Paper",
     "RunConfig",
+    "RunResult",
     "Stats",
     "__version__",
     "build_config",
     "records_to_dataframe",
+    "run",
     "run_ray",
     "to_arrow",
 ]
