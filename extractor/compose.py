@@ -229,7 +229,8 @@ def probe_messages(config: RunConfig, papers: tuple[tuple[str, str], ...]) -> li
     prepare = stages(config, endpoint="").prepare
     messages = []
     for n, (title, abstract) in enumerate(papers, 1):
-        paper = paper_from_fields({"title": title, "abstract": abstract}, "<check>", n, print)
+        fields: dict[str, object] = {"title": title, "abstract": abstract}
+        paper = paper_from_fields(fields, "<check>", n, lambda _m: None)
         assert paper is not None  # the probe papers have abstracts
         messages.append(prepare(paper).messages())
     return messages

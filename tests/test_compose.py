@@ -64,7 +64,7 @@ def _run_and_check(
 REMOTE_OPTIONS = [
     pytest.param([], {}, id="defaults"),
     pytest.param(["--results", "free", "--prompt", "compact"], {}, id="results-and-prompt"),
-    pytest.param(["--mode", "tools"], {}, id="mode"),
+    pytest.param(["--mode", "tools", "--temperature", "0.3"], {}, id="mode-and-temperature"),
     pytest.param([], {"EXTRACTOR_RESULTS": "rule"}, id="env-results"),
 ]
 
@@ -111,6 +111,13 @@ def test_a_local_check_probes_the_prompt_and_results_run_uses(
     gguf.write_bytes(b"GGUF" + b"\0" * 64)
     run_body, _ = _run_and_check(tmp_path, ["-m", f"local:{gguf}"], [], {})
     assert run_body["messages"][0]["content"] == load_prompt("compact", "rule").system
+
+
+def test_check_without_key_or_url_for_a_remote_model_is_one_usage_line() -> None:
+    result = CliRunner().invoke(cli, ["check", "-m", "gpt-4o"])
+    assert result.exit_code == 2
+    assert "needs OPENAI_API_KEY or --base-url" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_extractor_run_is_the_cli_run(api: Any, tmp_path: Path) -> None:

@@ -54,6 +54,9 @@ EXIT_OK, EXIT_USAGE, EXIT_UNUSABLE = 0, 2, 1
     help="The results mode run would be given.  [default: anchored; rule for local models]  "
     "[env: EXTRACTOR_RESULTS]",
 )
+@click.option(
+    "--temperature", type=FiniteFloat(), default=ModelConfig.temperature, show_default=True
+)
 @click.option("--timeout", type=FiniteFloat(1), help="Seconds per request.")
 @click.option(
     "--max-tokens",
@@ -75,6 +78,7 @@ def check_command(
     mode: str,
     prompt_variant: str | None,
     results_mode: str | None,
+    temperature: float,
     timeout: float | None,
     max_tokens: int,
     verbose: bool,
@@ -98,7 +102,8 @@ def check_command(
     # The settings run would resolve from the same options (its defaults are check's).
     settings = resolve_settings(
         notices=False, model=model, base_url=base_url, api_key=api_key, mode=mode,
-        prompt=prompt_variant, results=results_mode, timeout=timeout, no_cache=True,
+        prompt=prompt_variant, results=results_mode, temperature=temperature, timeout=timeout,
+        no_cache=True,
     )  # fmt: skip
     config = settings.model
     where = ""
