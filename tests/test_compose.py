@@ -179,3 +179,15 @@ def test_ray_actors_share_the_run_s_limits() -> None:
     assert (shared.scale.rpm, shared.scale.tpm) == (200, 30_000)
     assert share_limits(config, 1) is config
     assert config.scale.rpm == 600  # the run's own settings are not changed
+
+
+def test_one_module_constructs_the_model_client() -> None:
+    """Every engine's call comes from `compose.model_call`: a second construction site is how
+    `check` and `run` came to send different requests."""
+    root = Path(extractor.__file__).resolve().parent
+    sites = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "OpenAICall(" in path.read_text(encoding="utf-8")
+    )
+    assert sites == ["compose.py"]
