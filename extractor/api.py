@@ -162,8 +162,7 @@ def build_config(
     local = model.startswith("local:")
     if not local and api_key is None and base_url is None:
         raise ConfigError(
-            f"model {model!r} needs OPENAI_API_KEY or --base-url (base_url=), or use a "
-            "local:NAME model"
+            f"model {model!r} needs OPENAI_API_KEY or --base-url (or use a local:NAME model)"
         )
     if concurrency is None:
         concurrency = int(env.get("EXTRACTOR_CONCURRENCY") or RunConfig.concurrency)

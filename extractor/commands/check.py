@@ -55,7 +55,11 @@ EXIT_OK, EXIT_USAGE, EXIT_UNUSABLE = 0, 2, 1
     "[env: EXTRACTOR_RESULTS]",
 )
 @click.option(
-    "--temperature", type=FiniteFloat(), default=ModelConfig.temperature, show_default=True
+    "--temperature",
+    type=FiniteFloat(),
+    default=ModelConfig.temperature,
+    show_default=True,
+    help="The temperature run would be given.",
 )
 @click.option("--timeout", type=FiniteFloat(1), help="Seconds per request.")
 @click.option(
