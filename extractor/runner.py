@@ -79,6 +79,25 @@ def _locked(config: RunConfig, say: Say) -> RunResult:
         return _execute(config, locks, say)
 
 
+def batch_problem(config: RunConfig, *, engine: str = "local") -> str | None:
+    """Why the batch options (`--batch`, `--batch-file`, `--batch-results`) cannot work with
+    these settings; None when they can, or none is given."""
+    scale = config.scale
+    if not (scale.batch or scale.batch_results or scale.batch_file):
+        return None
+    if compose.is_local(config):
+        return "batch mode needs an OpenAI-compatible endpoint, not local:"
+    if "-" in config.inputs:
+        return "batch mode reads its input twice: stdin (-) cannot be used"
+    if config.cache_only or not config.use_cache:
+        return "batch mode keeps its answers in the cache: drop --cache-only/--no-cache"
+    if engine != "local":
+        return "batch mode runs with --engine local"
+    if scale.batch and (config.output is None or config.output == "-"):
+        return "--batch keeps its state beside the output: give -o OUT.jsonl"
+    return None
+
+
 def claim_outputs(config: RunConfig, locks: Any, say: Say) -> bool:
     """Before anything is sent: no file is named for two roles (an input as the output, the
     output as the errors file, the response cache as either), every file to be written can
@@ -147,6 +166,10 @@ def _execute(config: RunConfig, locks: Any, say: Say) -> RunResult:
 
         local_errors = (LocalModelError,)
     config = compose.effective(config)
+    problem = batch_problem(config)  # checked by the CLI already; not by a library caller
+    if problem is not None:
+        say(problem)
+        return RunResult(EXIT_USAGE)
     warn = (lambda _m: None) if config.quiet else (lambda m: say(f"warning: {m}"))
     stats = ReadStats()
     try:

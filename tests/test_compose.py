@@ -150,6 +150,18 @@ def test_extractor_run_is_the_cli_run(api: Any, tmp_path: Path) -> None:
     assert lib_out.read_bytes() == cli_out.read_bytes()
 
 
+def test_extractor_run_refuses_batch_options_that_cannot_work(tmp_path: Path) -> None:
+    """As `extractor run` does, before anything is read or sent."""
+    src = write_jsonl(tmp_path / "in.jsonl", papers(1))
+    settings = extractor.build_config([str(src)], base_url=BASE_URL, quiet=True)
+    said: list[str] = []
+    batch = dataclassed(settings, scale=ScaleOptions(batch=True))  # no output to keep state by
+    assert extractor.run(batch, say=said.append).status == 2
+    assert said == ["--batch keeps its state beside the output: give -o OUT.jsonl"]
+    ran = CliRunner().invoke(cli, ["run", str(src), "--base-url", BASE_URL, "--batch"])
+    assert ran.exit_code == 2 and said[0] in ran.stderr
+
+
 def dataclassed(config: RunConfig, **changes: Any) -> RunConfig:
     import dataclasses
 

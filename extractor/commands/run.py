@@ -20,7 +20,7 @@ from extractor.logs import redact_urls
 from extractor.prompt import VARIANTS
 
 # The run itself (files in, OUT and errors file out) is the library's: `extractor.run`.
-from extractor.runner import EXIT_USAGE, claim_outputs, execute
+from extractor.runner import EXIT_USAGE, batch_problem, claim_outputs, execute
 
 __all__ = ["execute", "run_command"]
 
@@ -192,7 +192,6 @@ def run_command(
     api_key = os.environ.get("OPENAI_API_KEY") or None
     configure_logging(verbose=verbose, secret=api_key)
     from extractor.commands.resolve import resolve_settings
-    from extractor.compose import is_local
 
     # the library's own settings, so `extractor run`, `check` and `Extractor(...)` agree
     config = resolve_settings(
@@ -203,21 +202,10 @@ def run_command(
         temperature=temperature, max_tokens=max_tokens, timeout=timeout, retries=retries,
         reasks=reasks, keep_ungrounded=keep_ungrounded, quiet=quiet, notices=not quiet,
     )  # fmt: skip
-    scaling = scale_config(scale)
-    if scaling.batch or scaling.batch_results or scaling.batch_file:
-        if is_local(config):
-            raise click.UsageError("batch mode needs an OpenAI-compatible endpoint, not local:")
-        if "-" in inputs:
-            raise click.UsageError("batch mode reads its input twice: stdin (-) cannot be used")
-        if cache_only or no_cache:
-            raise click.UsageError(
-                "batch mode keeps its answers in the cache: drop --cache-only/--no-cache"
-            )
-        if engine != "local":
-            raise click.UsageError("batch mode runs with --engine local")
-    if scaling.batch and (output is None or output == "-"):
-        raise click.UsageError("--batch keeps its state beside the output: give -o OUT.jsonl")
-    config = dataclasses.replace(config, scale=scaling, encoding=encoding)
+    config = dataclasses.replace(config, scale=scale_config(scale), encoding=encoding)
+    problem = batch_problem(config, engine=engine)
+    if problem is not None:
+        raise click.UsageError(problem)
     if engine == "ray":
         from extractor.commands.ray_engine import execute_ray
         from extractor.files import Locks
