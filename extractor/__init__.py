@@ -3,6 +3,9 @@
     from extractor import Extractor
     record = Extractor(model="gpt-4o-mini").extract(title, abstract)
 
+    import extractor                        # files in, OUT and errors file out, as the CLI
+    extractor.run(extractor.build_config(["in.jsonl"], output="out.jsonl"))
+
 The names below are imported on first use, so `import extractor` (and the CLI answering
 from its cache) loads no SDK.
 """
@@ -25,7 +28,9 @@ if TYPE_CHECKING:
     )
     from extractor.config import ModelConfig, RunConfig
     from extractor.core.paper import Paper
+    from extractor.engines.ray import run_ray
     from extractor.errors import ExtractorError
+    from extractor.runner import RunResult, run
     from extractor.tables import records_to_dataframe, to_arrow
 
 _EXPORTS = {
@@ -41,6 +46,8 @@ _EXPORTS = {
     "Paper": "extractor.core.paper",
     "records_to_dataframe": "extractor.tables",
     "to_arrow": "extractor.tables",
+    "run": "extractor.runner",
+    "RunResult": "extractor.runner",
     "run_ray": "extractor.engines.ray",
 }
 
@@ -53,10 +60,12 @@ __all__ = [
     "ModelConfig",
     "Paper",
     "RunConfig",
+    "RunResult",
     "Stats",
     "__version__",
     "build_config",
     "records_to_dataframe",
+    "run",
     "run_ray",
     "to_arrow",
 ]

@@ -35,13 +35,13 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from extractor.call import FatalError, LazyCall, ModelCall
+from extractor import compose
+from extractor.call import FatalError, LazyCall
 from extractor.config import (
     DEFAULT_LABELS,
     DEFAULT_LOCAL_MODEL,
-    LOCAL_SLOTS,
     LOCAL_TIMEOUT,
     MODES,
     ModelConfig,
@@ -55,6 +55,9 @@ from extractor.errors import ConfigError, ExtractionError
 from extractor.progress import Counters, Progress
 from extractor.prompt import VARIANTS
 from extractor.read import paper_from_fields
+
+if TYPE_CHECKING:
+    from extractor.ratelimit import RateLimiter
 
 log = logging.getLogger("extractor")
 
@@ -106,13 +109,17 @@ def build_config(
     keep_ungrounded: bool = False,
     quiet: bool = False,
     env: Mapping[str, str] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> RunConfig:
-    """A `RunConfig` from arguments named like `extractor run`'s options.
+    """A `RunConfig` from arguments named like `extractor run`'s options: the one place
+    where the defaults of a run are resolved (the CLI's `run` and `check` call it too).
 
     What is not given comes from the same environment variables as the CLI's
     (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `EXTRACTOR_MODEL`, `EXTRACTOR_CONCURRENCY`,
     `EXTRACTOR_CACHE_DIR`, `EXTRACTOR_MODE`, `EXTRACTOR_RESULTS`, `EXTRACTOR_LABELS`), then
-    the same defaults: with no key and no URL, the embedded local model. Raises `ConfigError`.
+    the same defaults: with no key and no URL, the embedded local model (`notice` is told),
+    whose prompt is `compact`, whose results are `rule` and whose timeout is
+    `LOCAL_TIMEOUT`. Raises `ConfigError`.
     """
     env = os.environ if env is None else env
     api_key = api_key or env.get("OPENAI_API_KEY") or None
@@ -137,11 +144,13 @@ def build_config(
         raise ConfigError(f"unknown prompt variant {prompt!r} (choose from {', '.join(VARIANTS)})")
     if model is None and api_key is None and base_url is None:
         model = DEFAULT_LOCAL_MODEL
+        if notice is not None:
+            notice(f"no OPENAI_API_KEY and no --base-url: using the embedded local model ({model})")
     model = model or ModelConfig.model
     local = model.startswith("local:")
     if not local and api_key is None and base_url is None:
         raise ConfigError(
-            f"model {model!r} needs OPENAI_API_KEY or a base URL (or use a local:NAME model)"
+            f"model {model!r} needs OPENAI_API_KEY or --base-url (or use a local:NAME model)"
         )
     if concurrency is None:
         concurrency = int(env.get("EXTRACTOR_CONCURRENCY") or RunConfig.concurrency)
@@ -176,54 +185,6 @@ def build_config(
             results=results or ("rule" if local else "anchored"),
         ),
     )
-
-
-def effective_config(config: RunConfig) -> RunConfig:
-    """The settings a run really uses: a local model keeps at most `LOCAL_SLOTS` requests in
-    flight (the embedded server answers that many at a time; more would only queue inside it,
-    with their timeouts running)."""
-    if config.model.model.startswith("local:") and config.concurrency > LOCAL_SLOTS:
-        return dataclasses.replace(config, concurrency=LOCAL_SLOTS)
-    return config
-
-
-def make_call(
-    config: RunConfig, stack: contextlib.ExitStack, **kwargs: Any
-) -> Callable[[], ModelCall]:
-    """The real call, built on first use: a run answered from the cache imports no SDK and
-    starts no local server. `config` is not changed: the local server's address goes into a
-    copy of the model settings, for the call alone. `kwargs` go to `OpenAICall` (`notice`:
-    one line when `--mode auto` falls back to another mode)."""
-
-    def factory() -> ModelCall:
-        from extractor.openai_call import OpenAICall
-
-        if config.model.model.startswith("local:"):
-            import httpx
-
-            from extractor.local import local_endpoint
-
-            # One slot per request in flight (capped at LOCAL_SLOTS): llama.cpp serves each
-            # slot with its share of the context, and a request never waits for a slot, so
-            # waiting never counts against its timeout.
-            endpoint = local_endpoint(config.model.model, parallel=config.concurrency)
-            model = dataclasses.replace(config.model, base_url=stack.enter_context(endpoint))
-            # HTTP(S)_PROXY must not capture the loopback server: its traffic stays on the machine.
-            return OpenAICall(model, http_client=httpx.AsyncClient(trust_env=False), **kwargs)
-        from extractor.http_client import remote_client
-
-        return OpenAICall(config.model, http_client=remote_client(config.concurrency), **kwargs)
-
-    return factory
-
-
-def cache_endpoint(config: RunConfig) -> str | None:
-    """Who answers, for the cache key, when it is not the base URL: the local model's file."""
-    if config.model.model.startswith("local:") and config.use_cache:
-        from extractor.local import model_identity
-
-        return model_identity(config.model.model)
-    return None
 
 
 def as_paper(item: PaperLike, line: int, source: str = API_SOURCE) -> Paper | None:
@@ -289,6 +250,10 @@ class Extractor:
     `results`, `labels`, `temperature`, `max_tokens`, `timeout`, `retries`, `reasks`,
     `keep_ungrounded`. `progress=True` draws the CLI's bar on a terminal's stderr.
 
+    Its parts come from the composition root (`extractor.compose`), as the CLI's do: for a
+    remote endpoint its client goes through a rate limiter (`limiter`: `config.scale.rpm` and
+    `tpm`, and the limits the endpoint's headers tell), shared by all its calls.
+
     Use it as a context manager, or call `close()`: that stops its client, its local server
     if any, and closes the response cache.
     """
@@ -298,7 +263,7 @@ class Extractor:
     ):
         if config is not None and options:
             raise TypeError("give a RunConfig or keyword options, not both")
-        self.config = effective_config(config or build_config(**options))
+        self.config = compose.effective(config or build_config(**options))
         self.stats = Stats()
         self._progress = progress
         self._lock = threading.Lock()
@@ -307,6 +272,7 @@ class Extractor:
         self._call: LazyCall | None = None
         self._cache: Any = None
         self._endpoint: str | None = None
+        self.limiter: RateLimiter | None = None
         self._slots: asyncio.Semaphore | None = None
         self._closed = False
         # Closed with the interpreter if the caller never closes it (a notebook).
@@ -319,15 +285,18 @@ class Extractor:
             if self._closed:
                 raise RuntimeError("this Extractor is closed")
             if self._loop is None:
-                from extractor.cache import ResponseCache
-
                 # Resolved before anything is sent: a missing local model file is an error here.
-                self._endpoint = cache_endpoint(self.config)
-                if self.config.use_cache:
-                    self._cache = ResponseCache(self.config.cache_dir)
+                self._endpoint = compose.endpoint_identity(self.config)
+                self._cache = compose.open_cache(self.config)
+                if self._cache is not None:
                     self._stack.callback(self._cache.close)
                 notice = lambda m: log.warning("%s", m)  # noqa: E731
-                self._call = LazyCall(make_call(self.config, self._stack, notice=notice))
+                # One pace for every call of this Extractor (a Ray actor's, too): a remote
+                # endpoint's --rpm/--tpm and the limits its headers tell.
+                self.limiter = compose.limiter(self.config)
+                self._call = compose.lazy_call(
+                    self.config, self._stack, pace=self.limiter, notice=notice
+                )
                 self._loop = _Loop()
                 self._finalizer.detach()
                 self._finalizer = weakref.finalize(
@@ -482,20 +451,12 @@ class Extractor:
         self, papers: Iterable[Paper], *, use_limit: bool = True
     ) -> AsyncIterator[dict[str, Any]]:
         """Every outcome (record or error record), in input order, on the Extractor's loop."""
-        from extractor.pipeline import Pipeline
-        from extractor.prompt import load_prompt
-
         assert self._call is not None
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.config.concurrency)
         config = self.config if use_limit else dataclasses.replace(self.config, limit=None)
-        pipeline = Pipeline(
-            config,
-            self._call,
-            load_prompt(config.model.prompt_variant, config.model.results),
-            self._cache,
-            endpoint=self._endpoint,
-            slots=self._slots,
+        pipeline = compose.pipeline(
+            config, self._call, self._cache, endpoint=self._endpoint, slots=self._slots
         )
         buffer: deque[dict[str, Any]] = deque()
         more = asyncio.Event()

@@ -41,8 +41,8 @@ from typing import Any
 
 import httpx
 
-from extractor.call import BatchError
-from extractor.config import ModelConfig, RunConfig
+from extractor.call import BatchError, ModelCall
+from extractor.config import RunConfig
 from extractor.core.paper import Paper
 from extractor.pipeline import Pipeline
 from extractor.pricing import Price, dollars, estimate_tokens
@@ -265,11 +265,10 @@ class RequestBodies:
     template with its paper put in; the first record is checked against a full capture, and
     any difference makes every record a full capture."""
 
-    def __init__(self, model: ModelConfig):
-        from extractor.openai_call import OpenAICall
-
+    def __init__(self, make_call: Callable[[httpx.AsyncClient], ModelCall]):
+        """`make_call`: the run's own call over the given HTTP client (`compose.request_bodies`)."""
         self._client = _CaptureClient()
-        self._call = OpenAICall(model, http_client=self._client)
+        self._call = make_call(self._client)
         self._template: dict[str, Any] | None = None
         self._slot: int | None = None
         self._checked = False
@@ -487,9 +486,12 @@ class BatchRunner:
         state: State,
         store: AnswerStore,
         notify: Notify,
+        bodies: RequestBodies,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ):
+        """`bodies`: the request lines the run's own call would send (`compose.request_bodies`)."""
         self.config = config
+        self.bodies = bodies
         self.client = client
         self.state = state
         self.store = store
@@ -501,10 +503,9 @@ class BatchRunner:
         held: set[str] = set()
         for entry in self.state.entries:
             held.update(self.state.keys(entry))
-        bodies = RequestBodies(self.config.model)
         writer = _ChunkWriter(self.state)
         pending = await write_requests(
-            pipeline, papers, bodies, writer, lambda k: k in held or self.store.answered(k)
+            pipeline, papers, self.bodies, writer, lambda k: k in held or self.store.answered(k)
         )
         writer.close()
         if pending.new:

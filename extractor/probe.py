@@ -1,7 +1,8 @@
 """What an endpoint can do, found by asking it: the engine of `extractor check`.
 
 One cheap GET for reachability, the key and the model list; one tiny extraction per mode
-through the very code `run` uses (so "works" means `run` works); the same mode once more
+through the very code `run` uses, with the messages and the call `run` would build for the
+same settings (`extractor.compose`: so "works" means `run` works); the same mode once more
 with another tiny paper, to see whether the server reused the shared prompt prefix
 (llama.cpp `timings.cache_n`, vLLM and OpenAI `usage.prompt_tokens_details.cached_tokens`);
 and the context size where the server tells it (llama.cpp `/props`, vLLM `max_model_len`).
@@ -12,17 +13,20 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 import openai
 
-from extractor.call import CallError, FatalError
+from extractor.call import CallError, FatalError, Messages
 from extractor.config import FALLBACK_ORDER, ModelConfig
 from extractor.logs import redact_url, redact_urls
 from extractor.openai_call import ModeUnsupportedError, OpenAICall
-from extractor.prompt import Prompt
+
+# The model call for some settings over some HTTP client (`compose.model_call`).
+MakeCall = Callable[[ModelConfig, httpx.AsyncClient], OpenAICall]
 
 # Two tiny papers: the second differs only after the shared prefix, as a run's next one does.
 PAPERS = (
@@ -80,13 +84,16 @@ class _RecordingClient(httpx.AsyncClient):
 
 async def check_endpoint(
     config: ModelConfig,
-    prompt: Prompt,
+    messages: Sequence[Messages],
+    make_call: MakeCall,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     max_tokens: int = PROBE_MAX_TOKENS,
 ) -> CheckReport:
-    """Probe `config`'s endpoint; `config.mode` is the mode asked for (`auto`: any). An
-    answer cut off at `max_tokens` still shows that the server does what the mode asks."""
+    """Probe `config`'s endpoint; `config.mode` is the mode asked for (`auto`: any).
+    `messages` are those of the two `PAPERS` as `run` would send them; `make_call` builds the
+    call `run` uses. An answer cut off at `max_tokens` still shows that the server does what
+    the mode asks."""
     base_url = config.base_url or "https://api.openai.com/v1"
     report = CheckReport(base_url=redact_url(base_url), model=config.model)
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
@@ -102,7 +109,7 @@ async def check_endpoint(
         probe = replace(config, max_reasks=0, max_retries=1, max_tokens=max_tokens)
         wanted = FALLBACK_ORDER if config.mode == "auto" else (config.mode,)
         for mode in FALLBACK_ORDER:
-            result = await _probe_mode(replace(probe, mode=mode), prompt, client)
+            result = await _probe_mode(make_call(replace(probe, mode=mode), client), messages[0])
             report.modes.append(result)
             if result.supported is None and result.detail.startswith("model "):
                 report.served = False
@@ -113,9 +120,8 @@ async def check_endpoint(
         if report.served is None:
             report.served = any(r.supported is not None for r in report.modes)
         if report.chosen is not None:
-            report.prefix_cache = await _check_prefix_cache(
-                replace(probe, mode=report.chosen), prompt, client
-            )
+            call = make_call(replace(probe, mode=report.chosen), client)
+            report.prefix_cache = await _check_prefix_cache(call, messages[1], client)
     return report
 
 
@@ -175,12 +181,12 @@ async def _check_context(client: httpx.AsyncClient, base_url: str, report: Check
         report.context = f"{settings['n_ctx']} tokens per request (llama.cpp /props{per})"
 
 
-async def _probe_mode(config: ModelConfig, prompt: Prompt, client: httpx.AsyncClient) -> ModeResult:
-    call = OpenAICall(config, http_client=client)
+async def _probe_mode(call: OpenAICall, messages: Messages) -> ModeResult:
+    config = call.config
     call._checked = True  # /models was asked already
     started = time.monotonic()
     try:
-        reply = await call(prompt.messages(*PAPERS[0]))
+        reply = await call(messages)
     except ModeUnsupportedError as e:
         return ModeResult(config.mode, False, f"unsupported: {e.reason}", _since(started))
     except CallError as e:
@@ -202,12 +208,13 @@ async def _probe_mode(config: ModelConfig, prompt: Prompt, client: httpx.AsyncCl
     return ModeResult(config.mode, True, f"works (valid answer{extra})", _since(started))
 
 
-async def _check_prefix_cache(config: ModelConfig, prompt: Prompt, client: _RecordingClient) -> str:
-    call = OpenAICall(config, http_client=client)
+async def _check_prefix_cache(
+    call: OpenAICall, messages: Messages, client: _RecordingClient
+) -> str:
     call._checked = True
     client.body = None
     with contextlib.suppress(CallError, FatalError):  # its usage counts, valid or not
-        await call(prompt.messages(*PAPERS[1]))
+        await call(messages)
     body: dict[str, Any] = client.body or {}
     usage: dict[str, Any] = body["usage"] if isinstance(body.get("usage"), dict) else {}
     prompt_tokens = usage.get("prompt_tokens")

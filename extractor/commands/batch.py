@@ -11,12 +11,12 @@ import click
 
 
 def _client(base_url: str | None) -> Any:
-    import openai
+    from extractor.compose import batch_client
 
     key = os.environ.get("OPENAI_API_KEY")
     if not key and not base_url:
         raise click.UsageError("the Batch API needs OPENAI_API_KEY (or --base-url)")
-    return openai.AsyncOpenAI(api_key=key or "sk-no-key-required", base_url=base_url, max_retries=2)
+    return batch_client(key, base_url)
 
 
 def _load(output: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import sys
 
@@ -11,10 +12,12 @@ import click
 
 from extractor.commands.exit import fail
 from extractor.commands.scale_options import FiniteFloat
-from extractor.config import DEFAULT_LOCAL_MODEL, LOCAL_TIMEOUT, MODES, ModelConfig
+from extractor.config import MODES, ModelConfig
+from extractor.core.schema import RESULT_MODES
 from extractor.errors import ExitStatus
 from extractor.logs import configure as configure_logging
 from extractor.logs import redact_urls
+from extractor.prompt import VARIANTS
 
 
 @click.command("check")
@@ -37,6 +40,27 @@ from extractor.logs import redact_urls
     envvar="EXTRACTOR_MODE",
     help="The mode run would be given (auto: any the endpoint supports).",
 )
+@click.option(
+    "--prompt",
+    "prompt_variant",
+    type=click.Choice(VARIANTS),
+    help="The prompt variant run would be given (default: full; compact for local models).",
+)
+@click.option(
+    "--results",
+    "results_mode",
+    type=click.Choice(RESULT_MODES),
+    envvar="EXTRACTOR_RESULTS",
+    help="The results mode run would be given.  [default: anchored; rule for local models]  "
+    "[env: EXTRACTOR_RESULTS]",
+)
+@click.option(
+    "--temperature",
+    type=FiniteFloat(),
+    default=ModelConfig.temperature,
+    show_default=True,
+    help="The temperature run would be given.",
+)
 @click.option("--timeout", type=FiniteFloat(1), help="Seconds per request.")
 @click.option(
     "--max-tokens",
@@ -56,6 +80,9 @@ def check_command(
     base_url: str | None,
     model: str | None,
     mode: str,
+    prompt_variant: str | None,
+    results_mode: str | None,
+    temperature: float,
     timeout: float | None,
     max_tokens: int,
     verbose: bool,
@@ -64,41 +91,37 @@ def check_command(
     model served, each mode's result and latency, the context size, whether the shared
     prompt prefix is cached, and the mode `run` would use.
 
-    With no OPENAI_API_KEY and no --base-url, checks the embedded local model (as run uses
-    it). Exit status: 0 when `run` would work, 1 when it would not, 2 usage error.
+    The requests are those `run` would send with the same options (prompt, results mode,
+    schema, strictness), for two tiny papers. With no OPENAI_API_KEY and no --base-url,
+    checks the embedded local model (as run uses it). Exit status: 0 when `run` would
+    work, 1 when it would not, 2 usage error.
     """
+    from extractor import compose
+    from extractor.commands.resolve import resolve_settings
     from extractor.local.errors import LocalModelError
-    from extractor.probe import check_endpoint
-    from extractor.prompt import load_prompt
+    from extractor.probe import PAPERS, check_endpoint
 
     api_key = os.environ.get("OPENAI_API_KEY") or None
     configure_logging(verbose=verbose, secret=api_key)
-    if model is None and api_key is None and base_url is None:
-        model = DEFAULT_LOCAL_MODEL
-    model = model or "gpt-4o-mini"
-    local = model.startswith("local:")
-    if not local and api_key is None and base_url is None:
-        raise click.UsageError(
-            f"model {model!r} needs OPENAI_API_KEY or --base-url (or use --model local:NAME)"
-        )
-    config = ModelConfig(
-        model=model,
-        base_url=None if local else base_url,
-        api_key=None if local else api_key,
-        mode=mode,
-        timeout=timeout or (LOCAL_TIMEOUT if local else ModelConfig.timeout),
-        prompt_variant="compact" if local else "full",
-    )
+    # The settings run would resolve from the same options (its defaults are check's).
+    settings = resolve_settings(
+        notices=False, model=model, base_url=base_url, api_key=api_key, mode=mode,
+        prompt=prompt_variant, results=results_mode, temperature=temperature, timeout=timeout,
+        no_cache=True,
+    )  # fmt: skip
+    config = settings.model
     where = ""
     try:
         with contextlib.ExitStack() as stack:
-            if local:
+            if compose.is_local(config):
                 from extractor.local import local_endpoint
 
-                config.base_url = stack.enter_context(local_endpoint(model, parallel=1))
-                where = f" (embedded {model})"
-            prompt = load_prompt(config.prompt_variant)
-            report = asyncio.run(check_endpoint(config, prompt, max_tokens=max_tokens))
+                url = stack.enter_context(local_endpoint(config.model, parallel=1))
+                config = dataclasses.replace(config, base_url=url)
+                where = f" (embedded {config.model})"
+            messages = compose.probe_messages(settings, PAPERS)
+            make_call = lambda m, client: compose.model_call(m, http_client=client)  # noqa: E731
+            report = asyncio.run(check_endpoint(config, messages, make_call, max_tokens=max_tokens))
     except LocalModelError as e:
         sys.exit(fail(e))
     click.echo(render(report, where))

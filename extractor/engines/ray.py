@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from extractor.api import Extractor, cache_endpoint, effective_config
+from extractor import compose
+from extractor.api import Extractor
 from extractor.config import RunConfig
 from extractor.core.paper import Paper
 from extractor.prompt import load_prompt
@@ -273,7 +274,7 @@ def run_ray(
 
     say = notice or (lambda _m: None)
     started = time.monotonic()
-    config = dataclasses.replace(effective_config(config), quiet=True)
+    config = dataclasses.replace(compose.effective(config), quiet=True)
     if "-" in config.inputs:
         raise InputError("--engine ray reads files, not stdin (-)")
     if not config.output or config.output == "-":
@@ -285,7 +286,7 @@ def run_ray(
         if close is not None:
             close()
         tasks.append({"file": i, "path": path, "open": str(Path(path).resolve()), "format": fmt})
-    endpoint = cache_endpoint(config) or ""
+    endpoint = compose.endpoint_identity(config) or ""
     work = Path(work_dir) if work_dir else Path(f"{config.output}.ray")
     shards = work / SHARDS
     manifest = _fingerprint(config, endpoint, [t["format"] for t in tasks])
@@ -337,7 +338,11 @@ def run_ray(
         if summary.resumed < total:
             if not config.cache_only:
                 _preflight(config)
-            actor_config = dataclasses.replace(config, limit=None, inputs=[])
+            # Each actor paces its own requests (its Extractor's rate limiter): with its
+            # share of --rpm/--tpm, all of them together keep to the run's.
+            actor_config = compose.share_limits(
+                dataclasses.replace(config, limit=None, inputs=[]), actors
+            )
             results = todo.map_batches(
                 actor,
                 fn_constructor_kwargs={
@@ -368,20 +373,9 @@ def run_ray(
 
 def _preflight(config: RunConfig) -> None:
     """A bad key or a dead endpoint is one clear error on the driver, before any actor."""
-    if config.model.model.startswith("local:"):
-        return
     import asyncio
 
-    from extractor.openai_call import OpenAICall
-
-    async def check() -> None:
-        call = OpenAICall(config.model)
-        try:
-            await call.preflight()
-        finally:
-            await call.client.close()
-
-    asyncio.run(check())
+    asyncio.run(compose.preflight(config))
 
 
 def _merge(config: RunConfig, shards: Path, run_id: str, summary: RaySummary) -> None:
