@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from extractor.local.resolve import resolve
-from extractor.local.server import DEFAULT_CTX, LocalServer, default_threads
+from extractor.model.local.resolve import resolve
+from extractor.model.local.server import DEFAULT_CTX, LocalServer, default_threads
 
 
 @dataclass
@@ -140,7 +140,7 @@ async def _drive(
 
 
 def _papers(paths: list[str], limit: int) -> list[tuple[str, str]]:
-    from extractor.read import read_inputs
+    from extractor.pipeline.read import read_inputs
 
     out = []
     for paper in read_inputs(paths, None, lambda _m: None):
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from extractor.core.facts import analyze
-    from extractor.prompt import load_prompt
+    from extractor.pipeline.prompt import load_prompt
 
     prompt = load_prompt(args.prompt, args.results)
     convos = [

@@ -29,7 +29,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from extractor.call import Reply  # noqa: E402
 from extractor.config import RunConfig  # noqa: E402
 from extractor.core.align import fold  # noqa: E402
 from extractor.core.facts import analyze  # noqa: E402
@@ -39,7 +38,8 @@ from extractor.core.numbers import mine_numbers  # noqa: E402
 from extractor.core.paper import Paper  # noqa: E402
 from extractor.core.schema import AnchoredExtraction, Extraction  # noqa: E402
 from extractor.core.urls import find_urls  # noqa: E402
-from extractor.stages import Stages  # noqa: E402
+from extractor.model.call import Reply  # noqa: E402
+from extractor.pipeline.stages import Stages  # noqa: E402
 
 _WORD = re.compile(r"\w+")
 HOSTILE = (
@@ -56,7 +56,7 @@ def _shared() -> Path:
 
 
 def corpus() -> str:
-    from extractor.read import read_inputs
+    from extractor.pipeline.read import read_inputs
 
     seeds = sorted((_shared() / "seeds").glob("*.txt"))
     abstracts = [p.abstract for p in read_inputs([str(s) for s in seeds], None, lambda _m: None)]

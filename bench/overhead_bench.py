@@ -43,7 +43,7 @@ async def _floor(url: str, n: int, concurrency: int, pooled: bool) -> float:
     import httpx
     from httpx_aiohttp import HttpxAiohttpClient
 
-    from extractor.prompt import load_prompt
+    from extractor.pipeline.prompt import load_prompt
 
     messages = load_prompt("full", "anchored").messages("Title: BenchNet", "We propose BenchNet.")
     body = {"model": "bench", "messages": messages, "max_tokens": 2048}

@@ -126,7 +126,7 @@ async def _bare_client(url: str, n: int, concurrency: int) -> float:
 
     import aiohttp
 
-    from extractor.prompt import load_prompt
+    from extractor.pipeline.prompt import load_prompt
 
     messages = load_prompt("full", "anchored").messages("Title: BenchNet0", "We propose BenchNet0.")
     data = json.dumps({"model": "bench", "messages": messages, "max_tokens": 2048}).encode()

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from extractor.pricing import estimate_tokens  # noqa: E402
+from extractor.pipeline.pricing import estimate_tokens  # noqa: E402
 
 
 def main() -> None:

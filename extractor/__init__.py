@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from extractor.core.paper import Paper
     from extractor.engines.ray import run_ray
     from extractor.errors import ExtractorError
-    from extractor.runner import RunResult, run
-    from extractor.tables import records_to_dataframe, to_arrow
+    from extractor.pipeline.runner import RunResult, run
+    from extractor.pipeline.tables import records_to_dataframe, to_arrow
 
 _EXPORTS = {
     "Extractor": "extractor.api",
@@ -44,10 +44,10 @@ _EXPORTS = {
     "RunConfig": "extractor.config",
     "ModelConfig": "extractor.config",
     "Paper": "extractor.core.paper",
-    "records_to_dataframe": "extractor.tables",
-    "to_arrow": "extractor.tables",
-    "run": "extractor.runner",
-    "RunResult": "extractor.runner",
+    "records_to_dataframe": "extractor.pipeline.tables",
+    "to_arrow": "extractor.pipeline.tables",
+    "run": "extractor.pipeline.runner",
+    "RunResult": "extractor.pipeline.runner",
     "run_ray": "extractor.engines.ray",
 }
 

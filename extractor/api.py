@@ -37,8 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from extractor import compose
-from extractor.call import FatalError, LazyCall
 from extractor.config import (
     DEFAULT_LABELS,
     DEFAULT_LOCAL_MODEL,
@@ -52,12 +50,14 @@ from extractor.core.labels import LabelPolicy
 from extractor.core.paper import Paper
 from extractor.core.schema import RESULT_MODES
 from extractor.errors import ConfigError, ExtractionError
-from extractor.progress import Counters, Progress
-from extractor.prompt import VARIANTS
-from extractor.read import paper_from_fields
+from extractor.model.call import FatalError, LazyCall
+from extractor.pipeline import compose
+from extractor.pipeline.progress import Counters, Progress
+from extractor.pipeline.prompt import VARIANTS
+from extractor.pipeline.read import paper_from_fields
 
 if TYPE_CHECKING:
-    from extractor.ratelimit import RateLimiter
+    from extractor.model.ratelimit import RateLimiter
 
 log = logging.getLogger("extractor")
 
@@ -250,7 +250,7 @@ class Extractor:
     `results`, `labels`, `temperature`, `max_tokens`, `timeout`, `retries`, `reasks`,
     `keep_ungrounded`. `progress=True` draws the CLI's bar on a terminal's stderr.
 
-    Its parts come from the composition root (`extractor.compose`), as the CLI's do: for a
+    Its parts come from the composition root (`extractor.pipeline.compose`), as the CLI's do: for a
     remote endpoint its client goes through a rate limiter (`limiter`: `config.scale.rpm` and
     `tpm`, and the limits the endpoint's headers tell), shared by all its calls.
 

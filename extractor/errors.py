@@ -1,5 +1,5 @@
 """Every failure a user of extractor must tell apart, under one root, and the exit status of
-each in one table (`EXIT_TABLE`), which the CLI maps errors through (`extractor.commands.exit`)
+each in one table (`EXIT_TABLE`), which the CLI maps errors through (`extractor.cli.exit`)
 and the docs render (docs/usage/run.md, checked by tests/test_errors.py).
 
 The hierarchy (a class is caught by `except` of any class above it):
@@ -15,7 +15,7 @@ The hierarchy (a class is caught by `except` of any class above it):
     │   ├── ModeUnsupportedError         2  the endpoint cannot do the mode, none left to try
     │   └── CacheError (also BatchError) 2  the response cache cannot be used at all
     ├── BatchError                       2  batch mode cannot go on
-    ├── LocalModelError                  2  the embedded model (extractor.local.errors)
+    ├── LocalModelError                  2  the embedded model (extractor.model.local.errors)
     └── RecordError                      3  one record failed; the others go on
         ├── CallError                       the model call of one record (errors file)
         └── ExtractionError                 one paper of the library API
@@ -23,7 +23,7 @@ The hierarchy (a class is caught by `except` of any class above it):
     KeyboardInterrupt                  130  Ctrl-C; a built-in, not an ExtractorError, so that
                                             `except Exception` never swallows it
 
-The classes keep the names and modules they were first imported from (`extractor.call.
+The classes keep the names and modules they were first imported from (`extractor.model.call.
 FatalError`, `extractor.core.jsonl.InputError`, ...): those modules re-export them.
 
 This module imports nothing from extractor and sits in the lowest import layer, so that
@@ -116,7 +116,7 @@ class CacheError(FatalError, BatchError):
 
 class LocalModelError(ExtractorError):
     """The embedded model cannot be found, fetched, verified or started (the kinds are in
-    `extractor.local.errors`)."""
+    `extractor.model.local.errors`)."""
 
 
 class RecordError(ExtractorError):

@@ -148,19 +148,19 @@ async def _record(
     max_tokens: int = 2048,
     results: str = "rule",
 ) -> dict[str, Any]:
-    from extractor.call import FatalError
     from extractor.config import LOCAL_TIMEOUT, ModelConfig, RunConfig
     from extractor.logs import configure
+    from extractor.model.call import FatalError
 
     configure()  # the libraries' loggers stay quiet, as under the CLI
     from extractor.core.schema import schema_version
-    from extractor.local import local_endpoint
-    from extractor.openai_call import OpenAICall
-    from extractor.pipeline import Pipeline
-    from extractor.progress import Counters, Progress
-    from extractor.prompt import load_prompt
-    from extractor.read import read_inputs
-    from extractor.write import JsonlWriter
+    from extractor.model.local import local_endpoint
+    from extractor.model.openai_call import OpenAICall
+    from extractor.pipeline.progress import Counters, Progress
+    from extractor.pipeline.prompt import load_prompt
+    from extractor.pipeline.read import read_inputs
+    from extractor.pipeline.window import Pipeline
+    from extractor.pipeline.write import JsonlWriter
 
     config = RunConfig(inputs=[str(papers_path)], limit=n, use_cache=False, concurrency=1)
     # As `extractor run` sets it up for a local model: compact prompt, local timeout.

@@ -13,7 +13,7 @@ import pytest
 import respx
 import respx.mocks
 
-# The remote client sends through aiohttp (`extractor.http_client`), below which
+# The remote client sends through aiohttp (`extractor.model.http_client`), below which
 # respx's default mocker (httpcore) never sees a request; mock at httpx's client instead,
 # above every transport.
 respx.mocks.DEFAULT_MOCKER = "httpx"
@@ -133,5 +133,5 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(seconds: float) -> None:
         waited.append(seconds)
 
-    monkeypatch.setattr("extractor.openai_call._sleep", fake_sleep)
+    monkeypatch.setattr("extractor.model.openai_call._sleep", fake_sleep)
     return waited

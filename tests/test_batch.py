@@ -153,7 +153,7 @@ def _batch(batch_id: str, input_file_id: str, status: str) -> dict[str, Any]:
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("extractor.batch.MAX_REQUESTS", 3)
+    monkeypatch.setattr("extractor.pipeline.batch.MAX_REQUESTS", 3)
 
 
 def run_batch(src: Path, out: Path, *args: str, key: str = "sk-test") -> Any:
@@ -433,8 +433,8 @@ def test_batch_status_and_cancel(api: Any, tmp_path: Path) -> None:
 
 def test_max_cost_limits_what_goes_into_batches(api: Any, tmp_path: Path) -> None:
     from extractor.core.facts import analyze
-    from extractor.pricing import estimate_tokens
-    from extractor.prompt import load_prompt
+    from extractor.pipeline.pricing import estimate_tokens
+    from extractor.pipeline.prompt import load_prompt
 
     rows = papers(4)
     src = write_jsonl(tmp_path / "in.jsonl", rows)

@@ -114,7 +114,7 @@ def test_a_cache_of_plain_pickles_from_before_still_answers_without_a_request(
 
 
 def test_a_pickled_finished_record_from_before_is_read_too(tmp_path: Path) -> None:
-    from extractor.cache import Finished, ResponseCache
+    from extractor.pipeline.cache import Finished, ResponseCache
 
     done = Finished("v1", '"extraction":{},"spans":{}', ("w",), 1, 2, 3)
     with _old_cache(tmp_path / "c") as cache:
@@ -127,8 +127,8 @@ def test_a_pickled_finished_record_from_before_is_read_too(tmp_path: Path) -> No
 def test_a_row_naming_a_file_outside_the_cache_is_neither_read_nor_deleted(
     tmp_path: Path,
 ) -> None:
-    from extractor.cache import ResponseCache
-    from extractor.call import Reply
+    from extractor.model.call import Reply
+    from extractor.pipeline.cache import ResponseCache
 
     victim = tmp_path / "victim.txt"
     victim.write_text('{"v": 1}')
@@ -195,8 +195,8 @@ def test_a_damaged_cache_stops_run_and_stats_with_the_way_out(
 def test_cache_clear_removes_a_damaged_cache_and_nothing_else(
     _isolated_env: Path, how: str
 ) -> None:
-    from extractor.cache import ResponseCache
-    from extractor.call import Reply
+    from extractor.model.call import Reply
+    from extractor.pipeline.cache import ResponseCache
 
     cache = ResponseCache(_isolated_env)
     for i in range(3):  # big answers: value files in diskcache's folders
@@ -236,7 +236,7 @@ def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path: Path, api: Any) -> Non
 
 
 def test_the_library_gets_the_same_error_for_a_cache_dir_that_is_a_file(tmp_path: Path) -> None:
-    from extractor.cache import CacheError, ResponseCache
+    from extractor.pipeline.cache import CacheError, ResponseCache
 
     target = tmp_path / "afile"
     target.write_text("user data")
@@ -261,7 +261,7 @@ def test_a_cache_on_read_only_media_is_one_line(
 
     import diskcache
 
-    from extractor.cache import CacheError, ResponseCache
+    from extractor.pipeline.cache import CacheError, ResponseCache
 
     def read_only(*_a: Any, **_k: Any) -> Any:
         raise sqlite3.OperationalError("attempt to write a readonly database")

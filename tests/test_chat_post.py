@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from extractor.chat_post import ChatPost, completion_of, encode_body, status_error
+from extractor.model.chat_post import ChatPost, completion_of, encode_body, status_error
 from tests.conftest import BASE_URL, completion
 from tests.test_run import EMPTY, invoke, papers, read_jsonl, write_jsonl
 

@@ -1,4 +1,4 @@
-"""One composition root (`extractor.compose`): `check` sends what `run` sends, the library's
+"""One composition root (`extractor.pipeline.compose`): `check` sends what `run` sends, the library's
 `extractor.run` is the CLI's run, and the library's client is paced like the CLI's."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import extractor
 from extractor.cli import cli
 from extractor.config import ModelConfig, RunConfig, ScaleOptions
-from extractor.probe import PAPERS
+from extractor.pipeline.probe import PAPERS
 from tests.cassette import mode_of
 from tests.conftest import BASE_URL, models_list
 from tests.test_check import vllm_like
@@ -105,7 +105,7 @@ def test_a_local_check_probes_the_prompt_and_results_run_uses(
     fake_local_server: list[dict[str, Any]],  # noqa: F811
 ) -> None:
     """What the two used to disagree on: check probed a local model with anchored results."""
-    from extractor.prompt import load_prompt
+    from extractor.pipeline.prompt import load_prompt
 
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"GGUF" + b"\0" * 64)
@@ -184,7 +184,7 @@ def test_the_library_client_goes_through_the_rate_limiter(api: Any, tmp_path: Pa
 
 
 def test_ray_actors_share_the_run_s_limits() -> None:
-    from extractor.compose import share_limits
+    from extractor.pipeline.compose import share_limits
 
     config = RunConfig(inputs=[], scale=ScaleOptions(rpm=600, tpm=90_000))
     shared = share_limits(config, 3)
@@ -202,4 +202,4 @@ def test_one_module_constructs_the_model_client() -> None:
         for path in root.rglob("*.py")
         if "OpenAICall(" in path.read_text(encoding="utf-8")
     )
-    assert sites == ["compose.py"]
+    assert sites == ["pipeline/compose.py"]

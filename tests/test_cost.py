@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from extractor.core.facts import analyze
-from extractor.pricing import REASK_OVERHEAD_TOKENS, estimate_tokens
-from extractor.prompt import load_prompt
+from extractor.pipeline.pricing import REASK_OVERHEAD_TOKENS, estimate_tokens
+from extractor.pipeline.prompt import load_prompt
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 
 KEY = {"OPENAI_API_KEY": "sk-test"}

@@ -12,7 +12,7 @@ import respx
 from click.testing import CliRunner
 
 from extractor.cli import cli
-from extractor.prompt import anchored_answer
+from extractor.pipeline.prompt import anchored_answer
 from tests.conftest import BASE_URL, GOLD, models_list, reply, sent_paper
 from tests.test_run import invoke, read_jsonl
 

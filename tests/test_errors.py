@@ -1,5 +1,5 @@
 """One root for extractor's errors, one table of their exit statuses, one place the CLI
-applies it (extractor/errors.py, extractor/commands/exit.py)."""
+applies it (extractor/errors.py, extractor/cli/exit.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import extractor
 from extractor import errors
 from extractor.cli import cli
-from extractor.commands.exit import Group, RecordsCommand
+from extractor.cli.exit import Group, RecordsCommand
 from extractor.errors import EXIT_TABLE, ExitStatus, ExtractorError, exit_status
 from tests.conftest import BASE_URL
 
@@ -28,13 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # Exceptions that never leave the module raising them: they steer control flow and are
 # caught (or converted into an ExtractorError) right there, so no user ever meets one.
 INTERNAL = {
-    "extractor.openai_call.ModeUnsupported": "raised below instructor; becomes a mode fallback "
+    "extractor.model.openai_call.ModeUnsupported": "raised below instructor; becomes a mode fallback "
     "or ModeUnsupportedError",
-    "extractor.openai_call.RepeatedAnswer": "ends instructor's re-asks; becomes a CallError",
-    "extractor.openai_call.RetryAfterTooLong": "ends the retries; becomes a CallError",
-    "extractor.cache.UnreadableEntry": "one cache value that cannot be read: a miss",
-    "extractor.local.fetch._Unavailable": "one download source failed; the next is tried",
-    "extractor.batch._Captured": "a BaseException that stops the SDK where it would send, "
+    "extractor.model.openai_call.RepeatedAnswer": "ends instructor's re-asks; becomes a CallError",
+    "extractor.model.openai_call.RetryAfterTooLong": "ends the retries; becomes a CallError",
+    "extractor.pipeline.cache.UnreadableEntry": "one cache value that cannot be read: a miss",
+    "extractor.model.local.fetch._Unavailable": "one download source failed; the next is tried",
+    "extractor.pipeline.batch._Captured": "a BaseException that stops the SDK where it would send, "
     "so a request body can be kept; never retried, never seen outside",
 }
 
@@ -122,10 +122,12 @@ def test_every_error_has_its_exit_status_in_the_one_table() -> None:
 
 
 def test_the_old_names_are_the_same_classes_with_their_builtin_bases() -> None:
-    from extractor import api, cache, call, files, openai_call, pricing
+    from extractor import api
     from extractor.core import evaluate, jsonl
-    from extractor.local import errors as local_errors
-    from extractor.read import InputError as read_input_error
+    from extractor.model import call, openai_call
+    from extractor.model.local import errors as local_errors
+    from extractor.pipeline import cache, files, pricing
+    from extractor.pipeline.read import InputError as read_input_error
 
     assert call.FatalError is errors.FatalError and call.CallError is errors.CallError
     assert call.BatchError is errors.BatchError and cache.CacheError is errors.CacheError
@@ -218,7 +220,7 @@ def test_ctrl_c_in_any_command_is_130_and_one_line(monkeypatch: pytest.MonkeyPat
     def interrupted(*_a: Any, **_k: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("extractor.commands.table.load_records_for_cli", interrupted)
+    monkeypatch.setattr("extractor.cli.commands.table.load_records_for_cli", interrupted)
     result = CliRunner().invoke(cli, ["table", "out.jsonl"])
     assert result.exit_code == 130
     assert result.stderr == "Error: interrupted\n"
@@ -264,12 +266,12 @@ def test_cache_batch_eval_models_and_check_errors(
     scored = CliRunner().invoke(cli, ["eval", str(gold), str(gold)])
     _one_line(scored, 2, "invalid JSON", prefix="Error: ")  # InputError, strict reader
 
-    from extractor.local.errors import FetchError, ModelNotFoundError
+    from extractor.model.local.errors import FetchError, ModelNotFoundError
 
     def no_fetch(*_a: Any, **_k: Any) -> Any:
         raise FetchError("every source failed: offline")
 
-    monkeypatch.setattr("extractor.local.resolve", no_fetch)
+    monkeypatch.setattr("extractor.model.local.resolve", no_fetch)
     fetched = CliRunner().invoke(cli, ["models", "--fetch", "smollm2-135m"])
     # LocalModelError: `models` keeps the 1 it always exited with (test_local_models_cmd)
     _one_line(fetched, 1, "every source failed", prefix="Error: ")
@@ -277,6 +279,6 @@ def test_cache_batch_eval_models_and_check_errors(
     def no_model(*_a: Any, **_k: Any) -> Any:
         raise ModelNotFoundError("model file not found")
 
-    monkeypatch.setattr("extractor.local.local_endpoint", no_model)
+    monkeypatch.setattr("extractor.model.local.local_endpoint", no_model)
     checked = CliRunner().invoke(cli, ["check", "-m", "local:smollm2-135m"])
     _one_line(checked, 2, "model file not found")

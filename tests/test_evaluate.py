@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from extractor.commands.eval import eval_command
+from extractor.cli.commands.eval import eval_command
 from extractor.core.evaluate import FIELDS, EvalInputError, evaluate, format_report
 from tests.conftest import GOLD
 

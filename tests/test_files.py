@@ -1,4 +1,4 @@
-"""`extractor.files` and the JSONL writer on it: what is written is what was given, the old
+"""`extractor.pipeline.files` and the JSONL writer on it: what is written is what was given, the old
 file survives any failure, nothing is left behind, and no path is used for two roles."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from extractor import files
 from extractor.core.paper import Paper
-from extractor.files import Locks, OutputError, refuse_same, write_text
-from extractor.stages import error_record
-from extractor.write import JsonlWriter, dumps, is_errors_file, remove_stale
+from extractor.pipeline import files
+from extractor.pipeline.files import Locks, OutputError, refuse_same, write_text
+from extractor.pipeline.stages import error_record
+from extractor.pipeline.write import JsonlWriter, dumps, is_errors_file, remove_stale
 
 # Any text JSON can hold as UTF-8: NULs, CR, LF, U+2028, astral characters (no lone surrogates).
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
@@ -302,7 +302,7 @@ def test_a_descriptor_is_written_in_place_even_when_it_is_a_regular_file(
     import subprocess
     import sys
 
-    code = f"from extractor.files import resolve; print(resolve({name!r}).in_place)"
+    code = f"from extractor.pipeline.files import resolve; print(resolve({name!r}).in_place)"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     piped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert piped.stdout.strip() == "True", piped.stderr

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from extractor.cache import CACHE_FORMAT, Finished, KeyMaker, ResponseCache, cache_key
-from extractor.call import Reply
 from extractor.config import ModelConfig
+from extractor.model.call import Reply
+from extractor.pipeline.cache import CACHE_FORMAT, Finished, KeyMaker, ResponseCache, cache_key
 from tests.conftest import BASE_URL
 from tests.test_run import answer, invoke, papers, write_jsonl
 
@@ -73,8 +73,8 @@ def test_the_rerun_copies_records_without_grounding_again(
     def no_grounding(*_a: Any, **_k: Any) -> Any:
         raise AssertionError("grounded again")
 
-    monkeypatch.setattr("extractor.stages.ground", no_grounding)
-    monkeypatch.setattr("extractor.stages.analyze", no_grounding)
+    monkeypatch.setattr("extractor.pipeline.stages.ground", no_grounding)
+    monkeypatch.setattr("extractor.pipeline.stages.analyze", no_grounding)
     result = invoke(str(src), "-o", str(tmp_path / "b.jsonl"))
     assert result.exit_code == 0, result.stderr
     assert len(_lines(tmp_path / "b.jsonl")) == 4
@@ -222,7 +222,7 @@ def test_an_answer_is_cached_before_its_record_is_grounded(
         raise asyncio.CancelledError
 
     with monkeypatch.context() as m, contextlib.suppress(BaseException):
-        m.setattr("extractor.stages.Stages.finish", cancelled)
+        m.setattr("extractor.pipeline.stages.Stages.finish", cancelled)
         invoke(str(src), "-o", str(tmp_path / "a.jsonl"))
     assert route.call_count == 1
     result = invoke(str(src), "-o", str(tmp_path / "b.jsonl"))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from extractor.pricing import Budget, Price, PriceError, resolve_price
+from extractor.pipeline.pricing import Budget, Price, PriceError, resolve_price
 from tests.test_run import answer, invoke, papers, write_jsonl
 
 BAD = ["nan", "NaN", "inf", "-inf", "-1"]

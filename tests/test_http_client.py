@@ -10,7 +10,7 @@ import httpx
 import pytest
 from httpx_aiohttp import AiohttpTransport
 
-from extractor.http_client import RateLimitedClient, remote_client
+from extractor.model.http_client import RateLimitedClient, remote_client
 from tests.test_run import invoke, papers, write_jsonl
 from tests.test_trust import _start_fake, _stop
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from extractor.cli import cli
 from extractor.config import MAX_ABSTRACT_CHARS
 from extractor.core.paper import paper_id
-from extractor.read import ReadStats, read_inputs
+from extractor.pipeline.read import ReadStats, read_inputs
 from tests.conftest import BASE_URL, SEEDS, models_list, sent_paper
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 
@@ -260,12 +260,12 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
 
 
 def test_schema_command_matches_files_in_schemas() -> None:
-    from extractor.commands.schema import record_schemas, render
+    from extractor.cli.commands.schema import record_schemas, render
 
     root = Path(__file__).resolve().parents[1] / "schemas"
     for name, schema in record_schemas().items():
         assert (root / name).read_text(encoding="utf-8") == render(schema), (
-            f"schemas/{name} is stale: run `python -m extractor.commands.schema` to regenerate"
+            f"schemas/{name} is stale: run `python -m extractor.cli.commands.schema` to regenerate"
         )
     result = CliRunner().invoke(cli, ["schema"])
     assert result.exit_code == 0

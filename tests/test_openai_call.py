@@ -58,7 +58,7 @@ def test_an_echoed_key_reaches_neither_cache_nor_output(
 
 
 def test_scrubbing_leaves_answers_without_the_key_as_they_are() -> None:
-    from extractor.openai_call import scrub_secret
+    from extractor.model.openai_call import scrub_secret
 
     answer = {"models": [{"name": "sk-learn", "size": None}], "tasks": ["key-value store"]}
     assert scrub_secret(answer, KEY) == answer

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from extractor import files
 from extractor.cli import cli
-from extractor.write import dumps
+from extractor.pipeline import files
+from extractor.pipeline.write import dumps
 from tests.conftest import BASE_URL
 from tests.test_files import fill_disk, leftovers
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
@@ -499,7 +499,7 @@ def test_sigint_during_a_rerun_keeps_the_complete_previous_output(tmp_path: Path
 def test_a_crash_leaves_the_previous_output_and_names_what_it_wrote(
     api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from extractor.pipeline import Pipeline
+    from extractor.pipeline.window import Pipeline
 
     api.post("/chat/completions").mock(side_effect=answer)
     src = write_jsonl(tmp_path / "in.jsonl", papers(2))

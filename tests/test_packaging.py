@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from extractor import prompt as prompt_module
 from extractor.core.numbers import MINER_VERSION
 from extractor.core.schema import RESULT_MODES
-from extractor.prompt import VARIANTS, load_prompt, prompt_files
+from extractor.pipeline import prompt as prompt_module
+from extractor.pipeline.prompt import VARIANTS, load_prompt, prompt_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,8 +111,10 @@ def test_missing_prompt_files_are_one_clear_error(
     fresh_prompts: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # An install that lost its prompts must say so, not read some other folder's files.
-    (tmp_path / "extractor").mkdir()
-    monkeypatch.setattr(prompt_module, "__file__", str(tmp_path / "extractor" / "prompt.py"))
+    (tmp_path / "extractor" / "pipeline").mkdir(parents=True)
+    monkeypatch.setattr(
+        prompt_module, "__file__", str(tmp_path / "extractor" / "pipeline" / "prompt.py")
+    )
     monkeypatch.setattr(prompt_module.resources, "files", lambda _anchor: tmp_path / "extractor")
     (tmp_path / "prompts").mkdir()
     (tmp_path / "prompts" / "user.md").write_text("{title}", encoding="utf-8")  # no pyproject

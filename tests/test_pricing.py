@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from extractor.pricing import (
+from extractor.pipeline.pricing import (
     FREE,
     Price,
     PriceError,

@@ -11,7 +11,7 @@ import respx
 from click.testing import CliRunner
 
 from extractor.cli import cli
-from extractor.progress import Counters, Progress
+from extractor.pipeline.progress import Counters, Progress
 from tests.conftest import BASE_URL, models_list
 from tests.test_run import answer, invoke, papers, write_jsonl
 

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 
 from extractor.core.facts import analyze
-from extractor.prompt import load_prompt
-from extractor.read import read_inputs
+from extractor.pipeline.prompt import load_prompt
+from extractor.pipeline.read import read_inputs
 from tests.conftest import GOLD, SEEDS
 
 
 def _as_before(prompt: Any, title: str, abstract: str, numbers: Any) -> str:
     """How the message was rendered before: chained replacement (kept here as the
     reference a normal paper must still match)."""
-    from extractor.prompt import render_numbers
+    from extractor.pipeline.prompt import render_numbers
 
     paper = prompt.user_template.replace("{title}", title).replace("{abstract}", abstract)
     if not prompt.anchored:

@@ -8,7 +8,7 @@ import json
 from extractor.core.facts import analyze
 from extractor.core.ground import ground
 from extractor.core.schema import Extraction
-from extractor.prompt import load_prompt
+from extractor.pipeline.prompt import load_prompt
 
 
 def test_every_item_of_an_example_is_grounded_in_its_own_text() -> None:

@@ -28,7 +28,7 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fake_sleep(seconds: float) -> None:
         return None
 
-    monkeypatch.setattr("extractor.openai_call._sleep", fake_sleep)
+    monkeypatch.setattr("extractor.model.openai_call._sleep", fake_sleep)
 
 
 @pytest.fixture(autouse=True)

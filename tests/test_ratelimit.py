@@ -17,9 +17,9 @@ import respx
 
 from bench.fake_openai import Limits
 from extractor.config import ModelConfig
-from extractor.http_client import RateLimitedClient
-from extractor.openai_call import OpenAICall
-from extractor.ratelimit import RateLimiter, parse_duration
+from extractor.model.http_client import RateLimitedClient
+from extractor.model.openai_call import OpenAICall
+from extractor.model.ratelimit import RateLimiter, parse_duration
 from tests.conftest import BASE_URL, completion, models_list, sent_paper
 from tests.test_run import EMPTY
 
@@ -149,7 +149,7 @@ async def test_a_run_against_a_provider_enforcing_limits_gets_almost_no_429s(
     """200 requests, 32 in flight, against buckets of one second: the limiter learns the
     limits from the first answer's headers and keeps the pace they allow."""
     clock = VirtualClock()
-    monkeypatch.setattr("extractor.openai_call._sleep", clock.sleep)
+    monkeypatch.setattr("extractor.model.openai_call._sleep", clock.sleep)
     limits = Limits(rpm=rpm, tpm=tpm, prompt_tokens=250, completion_tokens=50, clock=clock)
     limiter = RateLimiter(concurrency=32, clock=clock, sleep=clock.sleep)
     n = 200

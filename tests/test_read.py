@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from extractor.cli import cli
-from extractor.read import InputError, ReadStats, read_inputs
+from extractor.pipeline.read import InputError, ReadStats, read_inputs
 from tests.conftest import BASE_URL, models_list
 from tests.test_run import answer, papers, read_jsonl
 
@@ -147,8 +147,8 @@ def test_an_unknown_encoding_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_bad_byte_past_the_up_front_check_stops_where_it_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("extractor.read._CHECK_WHOLE", 10)  # as if the file were huge
-    monkeypatch.setattr("extractor.read._HEAD_BYTES", 10)
+    monkeypatch.setattr("extractor.pipeline.read._CHECK_WHOLE", 10)  # as if the file were huge
+    monkeypatch.setattr("extractor.pipeline.read._HEAD_BYTES", 10)
     src = tmp_path / "in.jsonl"
     good = _jsonl(papers(3)).encode()
     src.write_bytes(good + b'{"title": "x\xff", "abstract": "y"}\n')
@@ -259,7 +259,7 @@ def test_the_same_paper_twice_is_one_duplicate(tmp_path: Path) -> None:
 def test_a_line_longer_than_any_record_is_one_line_not_all_the_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("extractor.read._MAX_LINE", 1000)
+    monkeypatch.setattr("extractor.pipeline.read._MAX_LINE", 1000)
     src = tmp_path / "in.jsonl"
     src.write_text(_jsonl(papers(1)) + "x" * 5000 + "\n")
     with pytest.raises(InputError, match="line 2 is over"):

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 
 from extractor.core.record import ErrorInfo, ErrorRecord, Meta, Record, Source, Span, Spans
 from extractor.core.schema import Extraction
+from extractor.pipeline.tables import COLUMNS, records_schema, records_to_dataframe, rows, to_arrow
 from extractor.report.payload import build_payload
-from extractor.tables import COLUMNS, records_schema, records_to_dataframe, rows, to_arrow
 from tests.conftest import sent_paper
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 

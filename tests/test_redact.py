@@ -108,7 +108,7 @@ def test_the_verbose_log_the_errors_file_and_the_cache_hold_no_credentials(
 
 
 def test_a_query_token_never_enters_a_cache_key() -> None:
-    from extractor.cache import url_endpoint
+    from extractor.pipeline.cache import url_endpoint
 
     assert url_endpoint(SECRET_URL) == "url:http://llm.test/v1"
     assert json.dumps(url_endpoint(SECRET_URL)).count("TOKEN") == 0

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from extractor.config import ModelConfig
-from extractor.openai_call import retry_after_seconds, wait_budget
+from extractor.model.openai_call import retry_after_seconds, wait_budget
 from tests.conftest import reply
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 
@@ -33,7 +33,7 @@ def headers(**values: str) -> httpx.Response:
 
 
 def test_retry_after_as_an_http_date(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("extractor.openai_call.time.time", lambda: NOW)
+    monkeypatch.setattr("extractor.model.openai_call.time.time", lambda: NOW)
     date = email.utils.formatdate(NOW + 42, usegmt=True)
     assert retry_after_seconds(headers(**{"Retry-After": date})) == pytest.approx(42)
     past = email.utils.formatdate(NOW - 42, usegmt=True)
@@ -67,7 +67,7 @@ def test_an_unreadable_retry_after_backs_off_instead_of_failing(
 def test_an_http_date_retry_after_is_waited(
     api: Any, tmp_path: Path, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("extractor.openai_call.time.time", lambda: NOW)
+    monkeypatch.setattr("extractor.model.openai_call.time.time", lambda: NOW)
     date = email.utils.formatdate(NOW + 90, usegmt=True)
     api.post("/chat/completions").mock(side_effect=[limited(date), answer])
     result, [_] = run_one(tmp_path)

@@ -15,7 +15,7 @@ import respx
 
 from extractor.core.schema import Extraction, reply_model
 from extractor.core.strict_schema import absent_nulls_dropped, strict_schema
-from extractor.openai_call import strict_endpoint
+from extractor.model.openai_call import strict_endpoint
 from tests.conftest import BASE_URL, completion, models_list
 from tests.test_run import EMPTY, extraction_for, invoke, papers, read_jsonl, write_jsonl
 

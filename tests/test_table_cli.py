@@ -323,7 +323,7 @@ def test_parquet_schema_never_depends_on_the_data(tmp_path: Path) -> None:
     assert schema.field("value").type == pa.float64() and schema.field("delta").type == pa.bool_()
     assert schema.field("model").type == pa.string()  # all-null in two of the inputs
     assert pq.read_table(tmp_path / "sparse0.parquet").column("model").to_pylist() == [None]
-    from extractor.tables import results_schema, to_arrow
+    from extractor.pipeline.tables import results_schema, to_arrow
 
     assert to_arrow([], kind="results").schema == results_schema() == schema
 
@@ -441,7 +441,7 @@ def test_csv_neutralises_formula_text_cells_but_keeps_numbers(tmp_path: Path) ->
 
 
 def test_csv_cell_rule() -> None:
-    from extractor.commands.table import csv_cell
+    from extractor.cli.commands.table import csv_cell
 
     for text in ("=1+1", "+1", "-1", "@x", "\t=1", "\r=1", "  =1", "\uff1d1"):
         assert csv_cell(text) == "'" + text
@@ -510,7 +510,7 @@ def test_pivot_says_it_leaves_gains_out(records_file: Path) -> None:
     )
 )
 def test_csv_cells_never_start_a_formula_and_read_back(cells: list[Any]) -> None:
-    from extractor.commands.table import csv_cell, to_csv
+    from extractor.cli.commands.table import csv_cell, to_csv
 
     _header, back = list(csv.reader(io.StringIO(to_csv((["h"] * len(cells), [cells])))))
     crlf = lambda text: text.replace("\r\n", "\n").replace("\r", "\n")  # noqa: E731
@@ -524,7 +524,7 @@ def test_csv_cells_never_start_a_formula_and_read_back(cells: list[Any]) -> None
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_markdown_cells_hold_no_markup(text: str) -> None:
-    from extractor.commands.table import md_cell
+    from extractor.cli.commands.table import md_cell
 
     cell = md_cell(text)
     assert "<" not in cell and ">" not in cell and "\n" not in cell

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import respx
 
-import extractor.stages
+import extractor.pipeline.stages
 from tests.conftest import BASE_URL, models_list
 from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 
@@ -24,14 +24,14 @@ from tests.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 def test_an_exception_in_grounding_fails_that_record_only(
     api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_ground = extractor.stages.ground
+    real_ground = extractor.pipeline.stages.ground
 
     def ground(extraction: Any, facts: Any, *args: Any, **kwargs: Any) -> Any:
         if "FooNet1" in facts.title.text:
             raise RuntimeError("a bug in grounding\nwith a second line")
         return real_ground(extraction, facts, *args, **kwargs)
 
-    monkeypatch.setattr(extractor.stages, "ground", ground)
+    monkeypatch.setattr(extractor.pipeline.stages, "ground", ground)
     api.post("/chat/completions").mock(side_effect=answer)
     src = write_jsonl(tmp_path / "in.jsonl", papers(3))
     result = invoke(str(src), "-o", str(tmp_path / "out.jsonl"))
@@ -49,7 +49,7 @@ def test_an_exception_in_grounding_fails_that_record_only(
 
     # The answer was cached before grounding failed: once the bug is gone, the same command
     # finishes the record without a request.
-    monkeypatch.setattr(extractor.stages, "ground", real_ground)
+    monkeypatch.setattr(extractor.pipeline.stages, "ground", real_ground)
     again = invoke(str(src), "-o", str(tmp_path / "out.jsonl"))
     assert again.exit_code == 0 and "3 cached" in again.stderr
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 3
@@ -160,7 +160,7 @@ def test_the_same_model_on_another_endpoint_is_another_cache_entry(tmp_path: Pat
 
 
 def test_endpoint_identity_never_holds_credentials() -> None:
-    from extractor.cache import url_endpoint
+    from extractor.pipeline.cache import url_endpoint
 
     assert url_endpoint(None) == url_endpoint("https://API.openai.com:443/v1/")
     assert url_endpoint("http://user:sk-secret@host:8000/v1?key=sk-secret#x") == (
@@ -181,7 +181,7 @@ def fake_local_server(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         started.append({"spec": spec, **kwargs})
         yield BASE_URL
 
-    monkeypatch.setattr("extractor.local.local_endpoint", local_endpoint)
+    monkeypatch.setattr("extractor.model.local.local_endpoint", local_endpoint)
     return started
 
 
@@ -207,7 +207,7 @@ def test_a_changed_local_model_file_is_a_cache_miss(
 
 
 def test_a_registry_model_is_identified_by_its_sha256() -> None:
-    from extractor.local import REGISTRY, TINY_MODEL, model_identity
+    from extractor.model.local import REGISTRY, TINY_MODEL, model_identity
 
     assert model_identity(f"local:{TINY_MODEL}") == f"sha256:{REGISTRY[TINY_MODEL].sha256}"
 
@@ -267,7 +267,7 @@ def test_local_requests_in_flight_never_exceed_the_server_slots(
 ) -> None:
     import asyncio
 
-    from extractor.commands.run import execute
+    from extractor.cli.commands.run import execute
     from extractor.config import LOCAL_SLOTS, ModelConfig, RunConfig
 
     in_flight, peak = 0, 0
@@ -391,8 +391,8 @@ def test_sigint_writes_what_finished_and_the_rerun_resumes_from_the_cache(
 
 
 def test_one_input_error_type_for_every_reader() -> None:
-    from extractor import read, records_io
     from extractor.core import evaluate, jsonl
+    from extractor.pipeline import read, records_io
 
     assert read.InputError is jsonl.InputError and records_io.InputError is jsonl.InputError
     assert issubclass(evaluate.EvalInputError, jsonl.InputError)

@@ -3,7 +3,7 @@ their shape.
 
 Everything else derives from these models: `extractor schema` and `schemas/*.json`
 (`model_json_schema`), the columns of `records_to_dataframe` and `to_arrow` and their Arrow
-types (`extractor/tables.py`, from `model_fields`), and the fields the review page keeps
+types (`extractor/pipeline/tables.py`, from `model_fields`), and the fields the review page keeps
 (`extractor/report/payload.py`). The hot path writes plain dicts and strings of the same
 shape (`stages.py`: building a pydantic object per record costs more than the rest of a
 cached run); tests hold what it writes to these models, field for field and in their order

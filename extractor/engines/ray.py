@@ -40,14 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from extractor import compose
 from extractor.api import Extractor
 from extractor.config import RunConfig
 from extractor.core.paper import Paper
-from extractor.prompt import load_prompt
-from extractor.read import open_input, read_csv, read_jsonl, read_papers_page
-from extractor.stages import error_record, one_line
-from extractor.write import JsonlWriter, dumps, remove_stale
+from extractor.pipeline import compose
+from extractor.pipeline.prompt import load_prompt
+from extractor.pipeline.read import open_input, read_csv, read_jsonl, read_papers_page
+from extractor.pipeline.stages import error_record, one_line
+from extractor.pipeline.write import JsonlWriter, dumps, remove_stale
 
 log = logging.getLogger("extractor.ray")
 
@@ -270,7 +270,7 @@ def run_ray(
     import ray
     import ray.data
 
-    from extractor.read import InputError
+    from extractor.pipeline.read import InputError
 
     say = notice or (lambda _m: None)
     started = time.monotonic()
