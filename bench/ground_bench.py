@@ -6,7 +6,7 @@ Prints microseconds a record and records a second for the gold set (best of `--r
 passes after a warm-up), and milliseconds for one call on a 100 KB text holding a fuzzy
 evidence match. A cached run must exceed 5,000 records/s overall, and grounding gets a small
 share of that: measured ~30-60 us a record on the gold set and ~10 ms for the 100 KB text.
-These were assertions in tests/test_ground.py; timings on a shared machine are not tests.
+These were assertions in tests/core/test_ground.py; timings on a shared machine are not tests.
 """
 
 from __future__ import annotations

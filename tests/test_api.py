@@ -19,8 +19,8 @@ from extractor.api import ConfigError, build_config
 from extractor.cli import cli
 from extractor.config import ModelConfig
 from extractor.core.record import ErrorRecord, Record
-from tests.conftest import BASE_URL, sent_paper
-from tests.test_run import answer, papers, read_jsonl, write_jsonl
+from tests.cli.test_run import answer, papers, read_jsonl, write_jsonl
+from tests.support.shared import BASE_URL, sent_paper
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from extractor import errors
 from extractor.cli import cli
 from extractor.cli.exit import Group, RecordsCommand
 from extractor.errors import EXIT_TABLE, ExitStatus, ExtractorError, exit_status
-from tests.conftest import BASE_URL
+from tests.support.shared import BASE_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from extractor.cli import cli
 from extractor.logs import redact, redact_url, redact_urls
-from tests.conftest import models_list
-from tests.test_run import answer, papers, write_jsonl
+from tests.cli.test_run import answer, papers, write_jsonl
+from tests.support.shared import models_list
 
 SECRET_URL = "http://alice:PASSWORD@llm.test/v1?api_key=TOKEN"
 SECRETS = ("PASSWORD", "TOKEN")

@@ -7,7 +7,7 @@ types (`extractor/pipeline/tables.py`, from `model_fields`), and the fields the 
 (`extractor/report/payload.py`). The hot path writes plain dicts and strings of the same
 shape (`stages.py`: building a pydantic object per record costs more than the rest of a
 cached run); tests hold what it writes to these models, field for field and in their order
-(tests/test_record_shape.py), so a field written there and missing here fails.
+(tests/core/test_record_shape.py), so a field written there and missing here fails.
 """
 
 from __future__ import annotations

@@ -300,7 +300,7 @@ class Stages:
 
     def from_finished(self, paper: Paper, finished: Finished, mode: str) -> Outcome:
         """A cached paper's output line, from its finished record: byte for byte the line
-        `record` would give (tests/test_finished_records.py), without grounding it again,
+        `record` would give (tests/pipeline/test_finished_records.py), without grounding it again,
         and written out as a string: a rerun copies ~2 kB a record, so every dict built and
         encoded again shows (about 20 µs of the 66 a record may cost at 15,000 a second)."""
         cost = self.cost(
