@@ -16,7 +16,7 @@ import respx
 
 import extractor.pipeline.stages
 from tests.cli.test_run import answer, invoke, papers, read_jsonl, write_jsonl
-from tests.support.shared import BASE_URL, models_list
+from tests.support.shared import BASE_URL, interruptible, models_list
 
 # --- one record cannot abort the run ----------------------------------------------------------
 
@@ -350,7 +350,12 @@ def test_sigint_writes_what_finished_and_the_rerun_resumes_from_the_cache(
     command += ["--base-url", url, "-c", "4"]
     try:
         run = subprocess.Popen(
-            command, env=_clean_env(), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            command,
+            env=_clean_env(),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=interruptible,
         )
 
         # Where the records go while the run lasts is the writer's business: a temporary

@@ -19,7 +19,7 @@ from extractor.pipeline import files
 from extractor.pipeline.write import dumps
 from tests.cli.test_run import answer, invoke, papers, read_jsonl, write_jsonl
 from tests.pipeline.test_files import fill_disk, leftovers
-from tests.support.shared import BASE_URL
+from tests.support.shared import BASE_URL, interruptible
 
 OLD_OUT = b'{"id": "old", "title": "kept"}\n'
 
@@ -403,7 +403,9 @@ def _run(*args: str, url: str, **kwargs: Any) -> Any:
     from tests.cli.test_trust import _clean_env
 
     command = [sys.executable, "-m", "extractor", "run", *args, "--base-url", url]
-    return subprocess.Popen(command, env=_clean_env(), text=True, **kwargs)
+    return subprocess.Popen(
+        command, env=_clean_env(), text=True, preexec_fn=interruptible, **kwargs
+    )
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="Linux /proc")

@@ -63,3 +63,13 @@ def sent_paper(request: httpx.Request) -> str:
     body = json.loads(request.content)
     papers = [m["content"] for m in body["messages"] if "<paper>" in str(m.get("content"))]
     return str(papers[-1])
+
+
+def interruptible() -> None:
+    """`preexec_fn` for a run a test sends Ctrl-C to: SIGINT as a terminal delivers it. A
+    process started in the background by a shell (`cmd &`, nohup) ignores SIGINT, and its
+    children inherit that; Python then installs no KeyboardInterrupt handler, so the run the
+    test interrupts would never hear it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
