@@ -486,7 +486,7 @@ def test_sigint_during_a_rerun_keeps_the_complete_previous_output(tmp_path: Path
             assert rerun.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         rerun.send_signal(signal.SIGINT)
-        _, stderr = rerun.communicate(timeout=180)  # a bound on a wait, under load too
+        _, stderr = rerun.communicate(timeout=60)
     finally:
         if rerun.poll() is None:
             rerun.kill()
