@@ -75,6 +75,16 @@ class FieldScore:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
 
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "paired": self.paired,
+            "predicted": self.predicted,
+            "gold": self.gold,
+        }
+
 
 @dataclass
 class AttributeScore:
@@ -112,32 +122,12 @@ class Report:
                 "predicted": self.predicted_records,
                 "paired": self.paired_records,
             },
-            "fields": {
-                name: {
-                    "precision": s.precision,
-                    "recall": s.recall,
-                    "f1": s.f1,
-                    "paired": s.paired,
-                    "predicted": s.predicted,
-                    "gold": s.gold,
-                }
-                for name, s in self.fields.items()
-            },
+            "fields": {name: s.as_dict() for name, s in self.fields.items()},
             "attributes": {
                 name: {"accuracy": a.accuracy, "correct": a.correct, "paired": a.total}
                 for name, a in self.attributes.items()
             },
-            "tuples": {
-                name: {
-                    "precision": s.precision,
-                    "recall": s.recall,
-                    "f1": s.f1,
-                    "paired": s.paired,
-                    "predicted": s.predicted,
-                    "gold": s.gold,
-                }
-                for name, s in self.tuples.items()
-            },
+            "tuples": {name: s.as_dict() for name, s in self.tuples.items()},
             "attributes_lenient": {
                 name: {"accuracy": a.accuracy, "correct": a.correct, "paired": a.total}
                 for name, a in self.lenient.items()
