@@ -54,7 +54,7 @@ from extractor.model.call import FatalError, LazyCall
 from extractor.pipeline import compose
 from extractor.pipeline.progress import Counters, Progress
 from extractor.pipeline.prompt import VARIANTS
-from extractor.pipeline.read import paper_from_fields
+from extractor.pipeline.read import ReadStats, distinct, paper_from_fields
 
 if TYPE_CHECKING:
     from extractor.model.ratelimit import RateLimiter
@@ -433,17 +433,19 @@ class Extractor:
             yield result
 
     def _papers(self, items: Iterable[Any]) -> Iterator[Paper]:
-        seen: set[str] = set()
+        # A paper given twice is extracted once; another paper under the same id becomes an
+        # input error record, as in a run over files (read.distinct).
+        stats = ReadStats()
         for n, item in enumerate(items, 1):
             paper = as_paper(item, n)
             if paper is None:
                 self.stats.skipped += 1
                 continue
-            if paper.id in seen:
+            kept = distinct(paper, stats)
+            if kept is None:
                 self.stats.duplicates += 1
                 continue
-            seen.add(paper.id)
-            yield paper
+            yield kept
 
     # -- the engine: the CLI's pipeline, its writer replaced by a queue ----------------------
 

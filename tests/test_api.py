@@ -277,3 +277,16 @@ def test_a_cli_cached_answer_serves_the_library(api: Any, tmp_path: Path) -> Non
         assert all(r["meta"]["cached"] for r in ex.run(papers(2)))
     assert route.call_count == 2
     assert json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])["meta"]["cached"] is False
+
+
+def test_another_paper_under_a_taken_id_is_an_input_error_like_the_cli(
+    api: Any, ex: Extractor
+) -> None:
+    route = api.post("/chat/completions").mock(side_effect=answer)
+    first, second = ({**p, "id": "1"} for p in papers(2))
+    out = list(ex.run([first, second, dict(first)]))
+    assert [r["title"] for r in out] == [first["title"], second["title"]]
+    assert "error" not in out[0]
+    assert out[1]["error"]["type"] == "input_error" and "'1'" in out[1]["error"]["message"]
+    assert route.call_count == 1  # nothing is sent for the paper that cannot be that id
+    assert ex.stats.duplicates == 1

@@ -390,7 +390,6 @@ def read_inputs(
     """
     opened = [(path, *open_input(path, fmt, encoding)) for path in paths]
     stats = stats if stats is not None else ReadStats()
-    seen = stats.ids
 
     def skipped(message: str) -> None:  # every reader warning is a record left out
         stats.skipped += 1
@@ -398,20 +397,30 @@ def read_inputs(
 
     for path, input_fmt, lines in opened:
         for paper in _READERS[input_fmt](lines, path, skipped):
-            text = hash((paper.title, paper.abstract))  # the exact text, in 60 ns
-            first = seen.get(paper.id)
-            if first is None:
-                seen[paper.id] = text
-            # An id derived from the text (none given) is the hash of its canonical form: the
-            # same paper again, re-wrapped. Derived again only here (~17 us a paper).
-            elif first == text or paper.id == paper_id(paper.title, paper.abstract):
-                stats.duplicates += 1
-                continue
-            else:
-                stats.conflicts += 1
-                paper = dataclasses.replace(paper, problem=_conflict(paper.id))
-            stats.read += 1
-            yield paper
+            kept = distinct(paper, stats)
+            if kept is not None:
+                yield kept
+
+
+def distinct(paper: Paper, stats: ReadStats) -> Paper | None:
+    """`paper` the first time its id is seen; None for the same paper again (counted as a
+    duplicate); with a `problem` when its id is already another paper's (counted as a
+    conflict). The one rule for every way papers come in: files, Python objects."""
+    seen = stats.ids
+    text = hash((paper.title, paper.abstract))  # the exact text, in 60 ns
+    first = seen.get(paper.id)
+    if first is None:
+        seen[paper.id] = text
+    # An id derived from the text (none given) is the hash of its canonical form: the same
+    # paper again, re-wrapped. Derived again only here (~17 us a paper).
+    elif first == text or paper.id == paper_id(paper.title, paper.abstract):
+        stats.duplicates += 1
+        return None
+    else:
+        stats.conflicts += 1
+        paper = dataclasses.replace(paper, problem=_conflict(paper.id))
+    stats.read += 1
+    return paper
 
 
 def _conflict(paper_id: str) -> str:
